@@ -1,0 +1,225 @@
+/**
+ * The compiler: model → findings → one canonical bundle per site → a release. Every template is rendered for
+ * every host that uses it, with the same renderer the agent serves from, so a valid release renders.
+ */
+import { type Bundle, buildBundle } from "./_bundle.ts";
+import { canonicalJson, sha256Hex } from "./_canonical.ts";
+import { type Finding, type FindingCode, finding, sortFindings, type Where } from "./_findings.ts";
+import { fileStart, loadModel, type Model, whereAt } from "./_load.ts";
+import { createRenderer, RenderError, type RenderFailure, type TemplateRef } from "./_render.ts";
+import type { SourceTree } from "./_tree.ts";
+import { validateCmdlines, validateModel } from "./_validate.ts";
+
+/** A compiled site: its bundle, canonical bytes and SHA-256 name. */
+export interface CompiledSite {
+  bundle: Bundle;
+  /** Canonical JSON (RFC 8785) of the bundle. */
+  canonical: string;
+  /** SHA-256 of `canonical`, lower-case hex. */
+  hash: string;
+  /** Set when the site is pinned with `release:`. */
+  pinned?: { ref: string; commit: string };
+}
+
+/** The release summary stored and served by the server. */
+export interface Release {
+  /** Commit SHA; `<sha>+<12 hex>` with pins; `dir-<12 hex>` for a plain directory. */
+  id: string;
+  commit?: string;
+  ref?: string;
+  source: string;
+  sites: Record<string, { bundle: string; hosts: number; pinned?: { ref: string; commit: string } }>;
+}
+
+/** What a compile produced. */
+export interface CompileResult {
+  /** Sorted findings, errors and warnings. */
+  findings: Finding[];
+  /** True when no finding is an error. */
+  valid: boolean;
+  /** Compiled sites (present for every site whose env loaded, even when the SoT has findings). */
+  sites: Map<string, CompiledSite>;
+  /** The release; undefined when the SoT is invalid. */
+  release?: Release;
+  /** Hosts checked by rendering. */
+  hostsRendered: number;
+}
+
+/** Reads the whole tree at another ref, for sites pinned with `release:`. */
+export type PinReader = (ref: string) => Promise<SourceTree>;
+
+/** Options of {@link compileTree}. */
+export interface CompileOptions {
+  /** Reader for pinned sites; absent for plain directories. */
+  readPin?: PinReader;
+}
+
+const FAILURE_CODE: Record<RenderFailure, FindingCode> = {
+  syntax: "TEMPLATE_SYNTAX",
+  undefined: "TEMPLATE_UNDEFINED",
+  render: "TEMPLATE_RENDER",
+  "ignition-yaml": "IGNITION_YAML",
+  ignition: "IGNITION_INVALID",
+  "cmdline-too-long": "CMDLINE_TOO_LONG",
+};
+
+/** Validates and compiles a tree. Never throws on content; pinned trees that cannot be read become findings. */
+export async function compileTree(tree: SourceTree, options: CompileOptions = {}): Promise<CompileResult> {
+  const { model, findings } = loadModel(tree);
+  findings.push(...validateModel(model), ...validateCmdlines(model));
+  const sites = new Map<string, CompiledSite>();
+  let hostsRendered = 0;
+  for (const [id, site] of [...model.sites].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const env = site.env;
+    if (!env) continue;
+    const pin = env.value.release;
+    if (pin !== undefined) {
+      const where = whereAt(env.file, env.doc, ["release"]);
+      const pinned = await compilePinned(id, String(pin), where, tree, options, findings);
+      if (pinned) sites.set(id, pinned);
+      continue;
+    }
+    const bundle = buildBundle(model, id);
+    hostsRendered += renderAll(model, bundle, findings);
+    const canonical = canonicalJson(bundle);
+    sites.set(id, { bundle, canonical, hash: sha256Hex(canonical) });
+  }
+  const sorted = sortFindings(dedupe(findings));
+  const valid = !sorted.some((f) => f.severity === "error");
+  return { findings: sorted, valid, sites, hostsRendered, ...(valid ? { release: releaseOf(tree, sites) } : {}) };
+}
+
+async function compilePinned(
+  id: string,
+  ref: string,
+  where: Where,
+  tree: SourceTree,
+  options: CompileOptions,
+  findings: Finding[],
+): Promise<CompiledSite | undefined> {
+  if (tree.kind !== "git" || !options.readPin) {
+    findings.push(finding("RELEASE_PIN_NOT_GIT", where, `site "${id}" is pinned to release "${ref}", but the SoT is not a git repository`));
+    return undefined;
+  }
+  let old: SourceTree;
+  try {
+    old = await options.readPin(ref);
+  } catch (e) {
+    findings.push(
+      finding("RELEASE_PIN_UNKNOWN", where, `site "${id}" is pinned to release "${ref}", which cannot be read: ${(e as Error).message}`),
+    );
+    return undefined;
+  }
+  const result = await compileTree(old, {});
+  const site = result.sites.get(id);
+  for (const f of result.findings) {
+    if (f.severity === "error") findings.push({ ...f, message: `at release ${ref} (${old.commit?.slice(0, 12)}): ${f.message}` });
+  }
+  if (!site) {
+    findings.push(finding("RELEASE_PIN_UNKNOWN", where, `site "${id}" is pinned to release "${ref}", which has no site "${id}"`));
+    return undefined;
+  }
+  return { ...site, pinned: { ref, commit: old.commit ?? "" } };
+}
+
+function renderAll(model: Model, bundle: Bundle, findings: Finding[]): number {
+  const renderer = createRenderer(bundle);
+  const groups = new Map<string, { err: RenderError; hosts: string[] }>();
+  let rendered = 0;
+  const record = (err: RenderError, host: string): void => {
+    const key = `${err.failure}|${err.template.kind}|${err.template.id}|${err.template.field}|${err.line}|${err.message.replaceAll(`"${host}"`, "")}`;
+    const g = groups.get(key);
+    if (g) g.hosts.push(host);
+    else groups.set(key, { err, hosts: [host] });
+  };
+  for (const host of bundle.hosts) {
+    const wf = bundle.workflows[host.workflow];
+    if (!wf || host.interfaces.length === 0) continue;
+    const iface = renderer.primary(host);
+    rendered++;
+    for (const bootId of wf.stages) {
+      if (!bundle.boots[bootId] || !bundle.os[bundle.boots[bootId]?.os ?? ""]) continue;
+      for (const step of [() => renderer.renderBoot(host, iface, bootId), () => renderer.renderConfig(host, iface, bootId)]) {
+        try {
+          step();
+        } catch (e) {
+          if (e instanceof RenderError) record(e, host.name);
+          else throw e;
+        }
+      }
+    }
+  }
+  for (const { err, hosts } of groups.values()) {
+    if (err.failure === "render" && /Failed to lookup|snippet ".*" not found/.test(err.message)) continue; // REF_UNKNOWN_SNIPPET
+    const where = templateWhere(model, err.template, err.line, err.column);
+    const shown = hosts
+      .slice(0, 5)
+      .map((h) => `"${h}"`)
+      .join(", ");
+    const more = hosts.length > 5 ? ` and ${hosts.length - 5} more` : "";
+    const what =
+      err.template.kind === "template" || err.template.kind === "snippet"
+        ? err.template.id
+        : `${err.template.kind} "${err.template.id}"${err.template.field ? ` ${err.template.field}` : ""}`;
+    findings.push(
+      finding(FAILURE_CODE[err.failure], where, `${what}: ${err.message}; hosts affected: ${shown}${more} (site "${bundle.site.id}")`),
+    );
+  }
+  return rendered;
+}
+
+/** Maps a template reference and a line inside it to the SoT file and line. */
+function templateWhere(model: Model, ref: TemplateRef, line: number, column: number): Where {
+  if (ref.kind === "template" || ref.kind === "snippet") {
+    const a = (ref.kind === "template" ? model.assets : model.snippets).get(ref.id);
+    return a ? { file: a.file, line, column } : fileStart(`assets/${ref.id}`);
+  }
+  const located = ref.kind === "os" ? model.os.get(ref.id) : model.boots.get(ref.id);
+  if (!located) return fileStart(ref.kind);
+  const field = ref.field ?? "";
+  let path: (string | number)[] = [field];
+  let key = false;
+  if (field.startsWith("initrd.")) path = ["initrd", Number(field.slice(7))];
+  else if (field === "cmdline") {
+    path = ["cmdline"];
+    key = true;
+  } else if (field.startsWith("cmdline.")) {
+    const name = field.slice(8);
+    const cmd = (located.value as { cmdline?: unknown }).cmdline;
+    if (Array.isArray(cmd)) {
+      const i = cmd.findIndex((m) => typeof m === "object" && m !== null && name in m);
+      path = ["cmdline", Math.max(i, 0), name];
+    } else path = ["cmdline", name];
+  }
+  const w = whereAt(located.file, located.doc, path, key);
+  return key ? w : { file: w.file, line: w.line + line - 1, column: line === 1 ? w.column + column - 1 : column };
+}
+
+function dedupe(findings: Finding[]): Finding[] {
+  const seen = new Set<string>();
+  return findings.filter((f) => {
+    const k = `${f.code}|${f.file}|${f.line}|${f.column}|${f.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function releaseOf(tree: SourceTree, sites: Map<string, CompiledSite>): Release {
+  const summary: Release["sites"] = {};
+  const pins: Record<string, string> = {};
+  for (const [id, s] of sites) {
+    summary[id] = { bundle: s.hash, hosts: s.bundle.hosts.length, ...(s.pinned ? { pinned: s.pinned } : {}) };
+    if (s.pinned) pins[id] = s.pinned.commit;
+  }
+  let id: string;
+  if (tree.commit) id = Object.keys(pins).length ? `${tree.commit}+${sha256Hex(canonicalJson(pins)).slice(0, 12)}` : tree.commit;
+  else id = `dir-${sha256Hex(canonicalJson(summary)).slice(0, 12)}`;
+  return {
+    id,
+    source: tree.location,
+    sites: summary,
+    ...(tree.commit ? { commit: tree.commit } : {}),
+    ...(tree.ref ? { ref: tree.ref } : {}),
+  };
+}
