@@ -1,0 +1,67 @@
+/**
+ * The whole command line as one testable function: `run(argv, io)` picks the verb and returns the exit code.
+ * Only `main.ts` touches the process.
+ */
+
+import { type Io, reportError } from "../../internal/cli/index.ts";
+import { helpText, parseConfig } from "../../internal/config/index.ts";
+import pkg from "../../package.json" with { type: "json" };
+import { runPreview } from "../preview/index.ts";
+import { runValidate } from "../validate/index.ts";
+import { PENDING } from "./_pending.ts";
+
+/** The version printed by `vaquero version`. */
+export const VERSION: string = pkg.version;
+
+const VERBS: Record<string, (argv: readonly string[], io: Io) => Promise<number>> = {
+  validate: runValidate,
+  preview: runPreview,
+};
+
+const USAGE = `usage: vaquero <verb> [flags]
+
+Bare-metal provisioning from a git Source of Truth.
+
+verbs:
+  standalone   server and agent in one process, one embedded store (not built yet)
+  server       control plane: webhooks, compile, releases, staging, rollouts (not built yet)
+  agent        one datacenter: DHCP, TFTP, HTTP boot, IPMI, state engine (not built yet)
+  validate     load, check and render a whole SoT; exit 0 valid, 1 findings, 2 unreadable
+  preview      what one machine would be served: iPXE script, cmdline or unattended config
+  bmc          one IPMI operation on one BMC (not built yet)
+  migrate      move server state between the embedded store and etcd (not built yet)
+  version      print the version
+
+Run 'vaquero <verb> --help' for a verb's flags. Exit codes: 0 ok, 1 invalid input or failed, 2 usage or environment.
+`;
+
+/** Runs the command line; never throws. */
+export async function run(argv: readonly string[], io: Io): Promise<number> {
+  const [verb, ...rest] = argv;
+  try {
+    if (verb === undefined || verb === "help" || verb === "--help" || verb === "-h") {
+      (verb === undefined ? io.err : io.out)(USAGE);
+      return verb === undefined ? 2 : 0;
+    }
+    if (verb === "version" || verb === "--version") {
+      io.out(`vaquero ${VERSION}\n`);
+      return 0;
+    }
+    const impl = VERBS[verb];
+    if (impl) return await impl(rest, io);
+    const pending = PENDING[verb];
+    if (pending) {
+      const parsed = parseConfig(verb, rest, pending.flags, { env: io.env });
+      if (parsed.help) {
+        io.out(helpText(verb, pending.synopsis, `${pending.description}\n(Not built yet: running it exits 2.)`, pending.flags));
+        return 0;
+      }
+      io.err(`vaquero ${verb}: not built yet in vaquero ${VERSION}\n`);
+      return 2;
+    }
+    io.err(`vaquero: unknown verb "${verb}"; run 'vaquero --help' for the list\n`);
+    return 2;
+  } catch (e) {
+    return reportError(io, e);
+  }
+}
