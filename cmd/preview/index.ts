@@ -1,8 +1,9 @@
 /** `vaquero preview --sot DIR|GIT-URL [--ref REF] [--site ID] --mac MAC [--boot ID] [--ipxe|--config|--cmdline]`. */
 import * as v from "valibot";
 import type { Io } from "../../internal/cli/index.ts";
-import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../internal/config/index.ts";
+import { type FlagSpec, helpText, LOG_LEVEL_FLAG, LogLevel, parseConfig, validateConfig } from "../../internal/config/index.ts";
 import { VaqueroError } from "../../internal/errors/index.ts";
+import { createLogger } from "../../internal/log/index.ts";
 import { normalizeMac } from "../../internal/net/index.ts";
 import { bootFor } from "../../pkg/boot/index.ts";
 import { compileTree, createRenderer, openSource } from "../../pkg/sot/index.ts";
@@ -18,6 +19,7 @@ export const PREVIEW_FLAGS: FlagSpec[] = [
   { name: "config", kind: "bool", help: "print the rendered unattended config" },
   { name: "cmdline", kind: "bool", help: "print the kernel command line" },
   { name: "timeout", kind: "number", arg: "SECONDS", default: 30, help: "network timeout for remote repositories" },
+  LOG_LEVEL_FLAG,
 ];
 
 const Schema = v.object({
@@ -32,6 +34,7 @@ const Schema = v.object({
   ipxe: v.optional(v.boolean()),
   config: v.optional(v.boolean()),
   cmdline: v.optional(v.boolean()),
+  "log-level": LogLevel,
   timeout: v.pipe(v.number(), v.minValue(1, "must be at least 1")),
 });
 
@@ -53,9 +56,22 @@ export async function runPreview(argv: readonly string[], io: Io): Promise<numbe
   if (modes.length > 1) throw usage(`--${modes.join(", --")} are exclusive: pick one`);
   const mode = modes[0] ?? "ipxe";
   const mac = normalizeMac(cfg.mac) as string;
+  const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY });
   const src = await openSource(cfg.sot, { ...(cfg.ref ? { ref: cfg.ref } : {}), timeoutMs: cfg.timeout * 1000 });
+  log.debug({ source: src.tree.location, kind: src.tree.kind, commit: src.tree.commit, files: src.tree.files.length }, "source read");
   try {
     const result = await compileTree(src.tree, src.readPin ? { readPin: src.readPin } : {});
+    log.info(
+      {
+        source: src.tree.location,
+        release: result.release?.id,
+        sites: result.sites.size,
+        hosts: result.hostsRendered,
+        findings: result.findings.length,
+        timings: result.timings,
+      },
+      "compiled",
+    );
     if (!result.valid) {
       const errors = result.findings.filter((f) => f.severity === "error");
       for (const f of errors.slice(0, 20)) io.err(`${f.file}:${f.line}:${f.column}: ${f.code} ${f.message}\n`);

@@ -1,7 +1,8 @@
 /** `vaquero validate [PATH|GIT-URL] [--ref REF] [--format text|json|github] [--schema]`. */
 import * as v from "valibot";
 import { type Io, useColor } from "../../internal/cli/index.ts";
-import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../internal/config/index.ts";
+import { type FlagSpec, helpText, LOG_LEVEL_FLAG, LogLevel, parseConfig, validateConfig } from "../../internal/config/index.ts";
+import { createLogger } from "../../internal/log/index.ts";
 import { compileTree, openSource, sotJsonSchema } from "../../pkg/sot/index.ts";
 import { formatGithub, formatJson, formatText } from "./_format.ts";
 
@@ -18,12 +19,14 @@ export const VALIDATE_FLAGS: FlagSpec[] = [
   },
   { name: "schema", kind: "bool", help: "print the JSON Schema of SoT documents and exit" },
   { name: "timeout", kind: "number", arg: "SECONDS", default: 30, help: "network timeout for remote repositories" },
+  LOG_LEVEL_FLAG,
 ];
 
 const Schema = v.object({
   ref: v.optional(v.pipe(v.string(), v.minLength(1, "must not be empty"))),
   format: v.picklist(["text", "json", "github"]),
   schema: v.optional(v.boolean()),
+  "log-level": LogLevel,
   timeout: v.pipe(v.number(), v.minValue(1, "must be at least 1"), v.maxValue(3600, "must be at most 3600")),
 });
 
@@ -49,9 +52,22 @@ export async function runValidate(argv: readonly string[], io: Io): Promise<numb
     return 2;
   }
   const location = parsed.positionals[0] ?? ".";
+  const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY });
   const src = await openSource(location, { ...(cfg.ref ? { ref: cfg.ref } : {}), timeoutMs: cfg.timeout * 1000 });
+  log.debug({ source: src.tree.location, kind: src.tree.kind, commit: src.tree.commit, files: src.tree.files.length }, "source read");
   try {
     const result = await compileTree(src.tree, src.readPin ? { readPin: src.readPin } : {});
+    log.info(
+      {
+        source: src.tree.location,
+        release: result.release?.id,
+        sites: result.sites.size,
+        hosts: result.hostsRendered,
+        findings: result.findings.length,
+        timings: result.timings,
+      },
+      "compiled",
+    );
     if (cfg.format === "json") io.out(formatJson(result.findings));
     else if (cfg.format === "github") {
       const prefix = location === "." || /^[a-z]+:\/\//i.test(location) ? "" : location;

@@ -239,3 +239,19 @@ export function validateConfig<S extends v.GenericSchema>(verb: string, schema: 
   const source = parsed.sources[key] ?? "";
   throw usage(verb, `--${key}${source ? ` from ${source}` : ""}: ${issue.message}`);
 }
+
+/** Log levels, quietest last. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+
+/** The `--log-level` flag every verb has; verbs that print an artefact default to `warn`. */
+export const LOG_LEVEL_FLAG: FlagSpec = {
+  name: "log-level",
+  kind: "string",
+  arg: "LEVEL",
+  choices: LOG_LEVELS,
+  default: "warn",
+  help: "log level on stderr: trace, debug, info, warn, error, silent",
+};
+
+/** Schema of a log level value. */
+export const LogLevel = v.picklist(LOG_LEVELS);

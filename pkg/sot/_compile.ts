@@ -43,6 +43,8 @@ export interface CompileResult {
   release?: Release;
   /** Hosts checked by rendering. */
   hostsRendered: number;
+  /** Milliseconds spent in each phase: parse and schema, cross-document rules, rendering, bundling and hashing. */
+  timings: { load: number; validate: number; render: number; bundle: number };
 }
 
 /** Reads the whole tree at another ref, for sites pinned with `release:`. */
@@ -65,8 +67,17 @@ const FAILURE_CODE: Record<RenderFailure, FindingCode> = {
 
 /** Validates and compiles a tree. Never throws on content; pinned trees that cannot be read become findings. */
 export async function compileTree(tree: SourceTree, options: CompileOptions = {}): Promise<CompileResult> {
+  const timings = { load: 0, validate: 0, render: 0, bundle: 0 };
+  let t = performance.now();
+  const lap = (phase: keyof typeof timings): void => {
+    const now = performance.now();
+    timings[phase] += now - t;
+    t = now;
+  };
   const { model, findings } = loadModel(tree);
+  lap("load");
   findings.push(...validateModel(model), ...validateCmdlines(model));
+  lap("validate");
   const sites = new Map<string, CompiledSite>();
   let hostsRendered = 0;
   for (const [id, site] of [...model.sites].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -77,16 +88,21 @@ export async function compileTree(tree: SourceTree, options: CompileOptions = {}
       const where = whereAt(env.file, env.doc, ["release"]);
       const pinned = await compilePinned(id, String(pin), where, tree, options, findings);
       if (pinned) sites.set(id, pinned);
+      lap("bundle");
       continue;
     }
     const bundle = buildBundle(model, id);
+    lap("bundle");
     hostsRendered += renderAll(model, bundle, findings);
+    lap("render");
     const canonical = canonicalJson(bundle);
     sites.set(id, { bundle, canonical, hash: sha256Hex(canonical) });
+    lap("bundle");
   }
   const sorted = sortFindings(dedupe(findings));
   const valid = !sorted.some((f) => f.severity === "error");
-  return { findings: sorted, valid, sites, hostsRendered, ...(valid ? { release: releaseOf(tree, sites) } : {}) };
+  for (const k of Object.keys(timings) as (keyof typeof timings)[]) timings[k] = Math.round(timings[k]);
+  return { findings: sorted, valid, sites, hostsRendered, timings, ...(valid ? { release: releaseOf(tree, sites) } : {}) };
 }
 
 async function compilePinned(

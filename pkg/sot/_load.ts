@@ -68,6 +68,8 @@ export interface Model {
   snippets: Map<string, AssetFile>;
   /** Ids declared by documents that failed their schema: references to them are not reported again. */
   brokenIds: { os: Set<string>; boot: Set<string>; workflow: Set<string> };
+  /** Ids named by documents that failed their schema: not reported as unused. */
+  brokenRefs: { os: Set<string>; boot: Set<string>; asset: Set<string> };
   /** Every parsed YAML document, for the secret scan. */
   docs: { file: string; doc: YamlDoc }[];
 }
@@ -111,6 +113,7 @@ export function loadModel(tree: SourceTree): { model: Model; findings: Finding[]
     assets: new Map(),
     snippets: new Map(),
     brokenIds: { os: new Set(), boot: new Set(), workflow: new Set() },
+    brokenRefs: { os: new Set(), boot: new Set(), asset: new Set() },
     docs: [],
   };
 
@@ -234,8 +237,13 @@ function loadNamed(kind: "os" | "boot" | "workflow", file: string, doc: YamlDoc,
     Located<OsDoc | BootDoc | WorkflowDoc>
   >;
   if (!value) {
-    const id = (doc.value as { id?: unknown } | null)?.id;
-    if (typeof id === "string") model.brokenIds[kind].add(id);
+    const raw = (doc.value ?? {}) as { id?: unknown; os?: unknown; stages?: unknown; unattended?: { type?: unknown; use?: unknown } };
+    if (typeof raw.id === "string") model.brokenIds[kind].add(raw.id);
+    if (typeof raw.os === "string") model.brokenRefs.os.add(raw.os);
+    if (Array.isArray(raw.stages)) for (const st of raw.stages) if (typeof st === "string") model.brokenRefs.boot.add(st);
+    if (typeof raw.unattended?.type === "string" && typeof raw.unattended.use === "string") {
+      model.brokenRefs.asset.add(`${raw.unattended.type}/${raw.unattended.use}`);
+    }
     return;
   }
   const prev = map.get(value.id);

@@ -4,7 +4,6 @@
  * strict mode (undefined variables and filters are errors); templates are parsed once per renderer.
  */
 import { Liquid, type Template } from "liquidjs";
-import { parse as parseYaml } from "yaml";
 import { VaqueroError } from "../../internal/errors/index.ts";
 import type { Bundle, BundleHost, CmdEntry } from "./_bundle.ts";
 import { checkIgnition } from "./_ignition.ts";
@@ -133,7 +132,8 @@ export function createRenderer(bundle: Bundle): Renderer {
         tpl = engineFor(type).parse(text);
         parsed.set(key, tpl);
       }
-      return engineFor(type).renderSync(tpl, ctx) as string;
+      // A shallow copy: {% increment %} writes into the top-level scope it is given.
+      return engineFor(type).renderSync(tpl, { ...ctx }) as string;
     } catch (e) {
       throw toRenderError(e, ref, text, sourceOf);
     }
@@ -141,7 +141,15 @@ export function createRenderer(bundle: Bundle): Renderer {
 
   const primary = (host: BundleHost): NicDoc => host.interfaces.find((i) => i.primary) ?? (host.interfaces[0] as NicDoc);
 
+  // The last context built: a boot and its config are rendered one after the other for the same machine.
+  let last: { host: BundleHost; iface: NicDoc; bootId: string; ctx: Record<string, unknown> } | undefined;
   const context = (host: BundleHost, iface: NicDoc, bootId: string): Record<string, unknown> => {
+    if (last && last.host === host && last.iface === iface && last.bootId === bootId) return last.ctx;
+    const ctx = buildContext(host, iface, bootId);
+    last = { host, iface, bootId, ctx };
+    return ctx;
+  };
+  const buildContext = (host: BundleHost, iface: NicDoc, bootId: string): Record<string, unknown> => {
     const boot = bundle.boots[bootId];
     if (!boot) throw new VaqueroError("BOOT_UNKNOWN", `render: boot "${bootId}" is not in site "${bundle.site.id}"`);
     const os = bundle.os[boot.os];
@@ -207,19 +215,21 @@ export function createRenderer(bundle: Bundle): Renderer {
       const text = render(ref, type, bundle.templates[template] ?? "", context(host, iface, bootId));
       const contentType = CONTENT_TYPES[type] ?? "text/plain; charset=utf-8";
       if (type !== "ignition") return { type, contentType, body: text };
-      let value: unknown;
-      try {
-        value = /\.json$/i.test(template) ? JSON.parse(text) : parseYaml(text, { maxAliasCount: 100 });
-      } catch (e) {
-        const pos = (e as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+      // JSON is YAML: one parser for both, with positions for errors.
+      const parsed = parseYamlFile(text);
+      const problem = parsed.problems[0];
+      if (problem || parsed.docs.length !== 1) {
+        const pos = problem?.pos ?? parsed.docs[1]?.start ?? { line: 1, column: 1 };
+        const why = problem ? problem.message : `${parsed.docs.length} documents, want exactly one`;
         throw new RenderError(
           "ignition-yaml",
           ref,
-          pos?.line ?? 1,
-          pos?.col ?? 1,
-          `Ignition asset ${template} rendered for host "${host.name}" does not parse: ${(e as Error).message.split("\n")[0]}`,
+          pos.line,
+          pos.column,
+          `Ignition asset ${template} rendered for host "${host.name}" does not parse: ${why}`,
         );
       }
+      const value = parsed.docs[0]?.value;
       const problems = checkIgnition(value);
       const first = problems[0];
       if (first) {

@@ -263,6 +263,16 @@ export function validateModel(model: Model): Finding[] {
   scanSecrets(model, add);
 
   // unused objects
+  for (const id of model.brokenRefs.os) usedOs.add(id);
+  for (const id of model.brokenRefs.boot) usedBoots.add(id);
+  for (const key of model.brokenRefs.asset) {
+    const [type, ...rest] = key.split("/");
+    const name = resolveName(
+      rest.join("/"),
+      [...model.assets.values()].filter((a) => a.type === type).map((a) => a.name),
+    );
+    if (name) usedAssets.add(`${type}/${name}`);
+  }
   for (const [id, o] of model.os) {
     if (!usedOs.has(id)) add("UNUSED_OS", whereAt(o.file, o.doc, ["id"]), `os "${id}" is not used by any boot`);
   }

@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { parseYamlFile } from "./_yaml.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { mayHaveDuplicateKeys, parseYamlExact, parseYamlFile } from "./_yaml.ts";
 
 describe("parseYamlFile", () => {
   test("values and positions of keys and values, several documents", () => {
@@ -41,5 +43,67 @@ describe("parseYamlFile", () => {
       );
     const f = parseYamlFile(lol.join("\n"));
     expect(f.problems[0]?.kind).toBe("syntax");
+  });
+});
+
+describe("fast path", () => {
+  const dups: [string, string][] = [
+    ["block map", "a: 1\nb: 2\na: 3\n"],
+    ["quoted and plain spellings of one key", "a: 1\n'a': 2\n"],
+    ["inside a sequence item", "hosts:\n  - name: x\n    ipv4: 1\n    ipv4: 2\n"],
+    ["second item of a sequence", "- a: 1\n- b: 1\n  b: 2\n"],
+    ["after a nested map", "a:\n  x: 1\n  y:\n    z: 1\n  x: 2\n"],
+    ["flow map", "a: {x: 1, y: 2, x: 3}\n"],
+    ["flow map in a sequence", "- {mac: a, mac: b}\n"],
+    ["after a block scalar", "a: |\n  a: 1\n  a: 2\nb: 1\nb: 2\n"],
+  ];
+  for (const [name, text] of dups) {
+    test(`a duplicate key is never missed: ${name}`, () => {
+      const f = parseYamlFile(text);
+      expect(f.problems[0]?.message).toContain("unique");
+    });
+  }
+  const clean: [string, string][] = [
+    ["sibling maps reuse keys", "- name: a\n  ip: 1\n- name: b\n  ip: 2\n"],
+    ["nested maps reuse keys", "a:\n  x: 1\nb:\n  x: 2\n"],
+    ["block scalar content", "a: |\n  a: 1\n  a: 2\nb: 3\n"],
+    ["flow maps side by side", "- {mac: a, ip: 1}\n- {mac: b, ip: 2}\n"],
+  ];
+  for (const [name, text] of clean) {
+    test(`no false alarm: ${name}`, () => {
+      expect(mayHaveDuplicateKeys(text)).toBe(false);
+      expect(parseYamlFile(text).docs.map((d) => d.value)).toEqual(parseYamlExact(text).docs.map((d) => d.value));
+    });
+  }
+  test("positions from the fast path equal the exact ones, across documents", () => {
+    const text = "# c\nhosts:\n  - name: a\n    ipv4: 1\n---\nhosts:\n  - name: b\n    mac: x\n";
+    const fast = parseYamlFile(text).docs;
+    const exact = parseYamlExact(text).docs;
+    expect(fast.map((d) => d.value)).toEqual(exact.map((d) => d.value));
+    for (const path of [
+      ["hosts", 0, "ipv4"],
+      ["hosts", 0, "mac"],
+      ["hosts", 0],
+    ]) {
+      expect(fast.map((d) => d.at(path))).toEqual(exact.map((d) => d.at(path)));
+      expect(fast.map((d) => d.keyAt(path))).toEqual(exact.map((d) => d.keyAt(path)));
+    }
+  });
+  test("every YAML file of the examples and fixtures reads the same both ways", () => {
+    const root = join(import.meta.dir, "../..");
+    const files = ["examples", "test/fixtures"].flatMap((d) =>
+      [...new Bun.Glob("**/*.{yml,yaml,json}").scanSync({ cwd: join(root, d) })].map((f) => `${d}/${f}`),
+    );
+    expect(files.length).toBeGreaterThan(100);
+    for (const f of files) {
+      const text = readFileSync(join(root, f), "utf8");
+      const fast = parseYamlFile(text);
+      const exact = parseYamlExact(text);
+      expect({ f, v: fast.docs.map((d) => d.value), p: fast.problems.length > 0 }).toEqual({
+        f,
+        v: exact.docs.map((d) => d.value),
+        p: exact.problems.length > 0,
+      });
+    }
   });
 });
