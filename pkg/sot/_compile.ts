@@ -4,9 +4,11 @@
  */
 import { type Bundle, buildBundle } from "./_bundle.ts";
 import { canonicalJson, sha256Hex } from "./_canonical.ts";
+import { type CheckResult, checkHosts, type RenderFault } from "./_check.ts";
 import { type Finding, type FindingCode, finding, sortFindings, type Where } from "./_findings.ts";
 import { fileStart, loadModel, type Model, whereAt } from "./_load.ts";
-import { createRenderer, RenderError, type RenderFailure, type TemplateRef } from "./_render.ts";
+import { createRenderPool, PARALLEL_MIN_HOSTS, type RenderPool } from "./_pool.ts";
+import type { RenderFailure, TemplateRef } from "./_render.ts";
 import type { SourceTree } from "./_tree.ts";
 import { validateCmdlines, validateModel } from "./_validate.ts";
 
@@ -54,6 +56,8 @@ export type PinReader = (ref: string) => Promise<SourceTree>;
 export interface CompileOptions {
   /** Reader for pinned sites; absent for plain directories. */
   readPin?: PinReader;
+  /** Render large sites on a second thread too (default true; results are the same either way). */
+  parallel?: boolean;
 }
 
 const FAILURE_CODE: Record<RenderFailure, FindingCode> = {
@@ -80,24 +84,31 @@ export async function compileTree(tree: SourceTree, options: CompileOptions = {}
   lap("validate");
   const sites = new Map<string, CompiledSite>();
   let hostsRendered = 0;
-  for (const [id, site] of [...model.sites].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const env = site.env;
-    if (!env) continue;
-    const pin = env.value.release;
-    if (pin !== undefined) {
-      const where = whereAt(env.file, env.doc, ["release"]);
-      const pinned = await compilePinned(id, String(pin), where, tree, options, findings);
-      if (pinned) sites.set(id, pinned);
+  const hostsTotal = [...model.sites.values()].reduce((n, s) => n + s.hosts.length, 0);
+  const pool =
+    options.parallel !== false && hostsTotal >= PARALLEL_MIN_HOSTS && navigator.hardwareConcurrency > 1 ? createRenderPool() : undefined;
+  try {
+    for (const [id, site] of [...model.sites].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const env = site.env;
+      if (!env) continue;
+      const pin = env.value.release;
+      if (pin !== undefined) {
+        const where = whereAt(env.file, env.doc, ["release"]);
+        const pinned = await compilePinned(id, String(pin), where, tree, options, findings);
+        if (pinned) sites.set(id, pinned);
+        lap("bundle");
+        continue;
+      }
+      const bundle = buildBundle(model, id);
       lap("bundle");
-      continue;
+      hostsRendered += await renderAll(model, bundle, findings, pool);
+      lap("render");
+      const canonical = canonicalJson(bundle);
+      sites.set(id, { bundle, canonical, hash: sha256Hex(canonical) });
+      lap("bundle");
     }
-    const bundle = buildBundle(model, id);
-    lap("bundle");
-    hostsRendered += renderAll(model, bundle, findings);
-    lap("render");
-    const canonical = canonicalJson(bundle);
-    sites.set(id, { bundle, canonical, hash: sha256Hex(canonical) });
-    lap("bundle");
+  } finally {
+    pool?.close();
   }
   const sorted = sortFindings(dedupe(findings));
   const valid = !sorted.some((f) => f.severity === "error");
@@ -138,31 +149,24 @@ async function compilePinned(
   return { ...site, pinned: { ref, commit: old.commit ?? "" } };
 }
 
-function renderAll(model: Model, bundle: Bundle, findings: Finding[]): number {
-  const renderer = createRenderer(bundle);
-  const groups = new Map<string, { err: RenderError; hosts: string[] }>();
+async function renderAll(model: Model, bundle: Bundle, findings: Finding[], pool: RenderPool | undefined): Promise<number> {
+  const n = bundle.hosts.length;
+  const parts: CheckResult[] = [];
+  if (pool && n >= PARALLEL_MIN_HOSTS) {
+    const mid = Math.floor(n / 2);
+    const remote = pool.run(bundle, mid, n);
+    parts.push(checkHosts(bundle, 0, mid));
+    parts.push(await remote.catch(() => checkHosts(bundle, mid, n)));
+  } else parts.push(checkHosts(bundle, 0, n));
+  const groups = new Map<string, { err: RenderFault; hosts: string[] }>();
   let rendered = 0;
-  const record = (err: RenderError, host: string): void => {
-    const key = `${err.failure}|${err.template.kind}|${err.template.id}|${err.template.field}|${err.line}|${err.message.replaceAll(`"${host}"`, "")}`;
-    const g = groups.get(key);
-    if (g) g.hosts.push(host);
-    else groups.set(key, { err, hosts: [host] });
-  };
-  for (const host of bundle.hosts) {
-    const wf = bundle.workflows[host.workflow];
-    if (!wf || host.interfaces.length === 0) continue;
-    const iface = renderer.primary(host);
-    rendered++;
-    for (const bootId of wf.stages) {
-      if (!bundle.boots[bootId] || !bundle.os[bundle.boots[bootId]?.os ?? ""]) continue;
-      for (const step of [() => renderer.renderBoot(host, iface, bootId), () => renderer.renderConfig(host, iface, bootId)]) {
-        try {
-          step();
-        } catch (e) {
-          if (e instanceof RenderError) record(e, host.name);
-          else throw e;
-        }
-      }
+  for (const part of parts) {
+    rendered += part.rendered;
+    for (const err of part.faults) {
+      const key = `${err.failure}|${err.template.kind}|${err.template.id}|${err.template.field}|${err.line}|${err.message.replaceAll(`"${err.host}"`, "")}`;
+      const g = groups.get(key);
+      if (g) g.hosts.push(err.host);
+      else groups.set(key, { err, hosts: [err.host] });
     }
   }
   for (const { err, hosts } of groups.values()) {
