@@ -1,4 +1,5 @@
 /** `vaquero validate [PATH|GIT-URL] [--ref REF] [--format text|json|github] [--schema]`. */
+import { isAbsolute, normalize, relative } from "node:path";
 import * as v from "valibot";
 import { type Io, useColor } from "../../internal/cli/index.ts";
 import { type FlagSpec, helpText, LOG_LEVEL_FLAG, LogLevel, parseConfig, validateConfig } from "../../internal/config/index.ts";
@@ -70,7 +71,9 @@ export async function runValidate(argv: readonly string[], io: Io): Promise<numb
     );
     if (cfg.format === "json") io.out(formatJson(result.findings));
     else if (cfg.format === "github") {
-      const prefix = location === "." || /^[a-z]+:\/\//i.test(location) ? "" : location;
+      // Annotations name files relative to the repository being checked out, i.e. the working directory.
+      const rel = isAbsolute(location) ? relative(process.cwd(), location) : location;
+      const prefix = /^[a-z]+:\/\//i.test(location) ? "" : rel.startsWith("..") ? location : normalize(rel).replace(/^\.$/, "");
       io.out(formatGithub(result.findings, prefix));
       io.err(formatText(result, src.tree.location, false).split("\n").filter(Boolean).pop() ?? "");
       io.err("\n");

@@ -28,7 +28,7 @@ export async function readDirTree(root: string, options: DirOptions = {}): Promi
   try {
     rootStat = await stat(root);
   } catch (e) {
-    throw new VaqueroError("SOT_UNREADABLE", `sot: cannot read "${root}": ${(e as NodeJS.ErrnoException).code ?? "error"}`, {
+    throw new VaqueroError("SOT_UNREADABLE", `sot: cannot read "${root}": ${errnoText(e)}`, {
       exitCode: 2,
       cause: e,
     });
@@ -103,4 +103,17 @@ export async function readDirTree(root: string, options: DirOptions = {}): Promi
   await walk(guard.root, "");
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { kind: "dir", location: root, files };
+}
+
+const ERRNO: Record<string, string> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  ENOTDIR: "a path component is not a directory",
+  ELOOP: "too many symbolic links",
+};
+
+/** A readable reason for a file system error. */
+function errnoText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code ?? "";
+  return ERRNO[code] ?? (code || (e as Error).message);
 }
