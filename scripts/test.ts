@@ -20,11 +20,11 @@ const bun = process.execPath;
 const steps: Step[] = [
   { name: "typecheck", cmd: ["node_modules/.bin/tsc", "--noEmit", "-p", "."] },
   { name: "lint", cmd: ["node_modules/.bin/biome", "check", "."] },
-  { name: "unit", cmd: [bun, "test", "pkg", "internal", "cmd"], counted: true },
+  { name: "unit", cmd: [bun, "test", "./pkg", "./internal", "./cmd"], counted: true },
 ];
 if (!quick) {
   steps.push({ name: "build", cmd: [bun, "run", "build"] });
-  steps.push({ name: "integration", cmd: [bun, "test", "test"], counted: true });
+  steps.push({ name: "integration", cmd: [bun, "test", "./test"], counted: true });
 }
 
 let passed = 0;

@@ -34,7 +34,7 @@ export function checkHosts(bundle: Bundle, from: number, to: number): CheckResul
     rendered++;
     for (const bootId of wf.stages) {
       if (!bundle.boots[bootId] || !bundle.os[bundle.boots[bootId]?.os ?? ""]) continue;
-      for (const step of [() => renderer.renderBoot(host, iface, bootId), () => renderer.renderConfig(host, iface, bootId)]) {
+      for (const step of [() => renderer.renderBoot(host, iface, bootId), () => renderer.checkConfig(host, iface, bootId)]) {
         try {
           step();
         } catch (e) {

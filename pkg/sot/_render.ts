@@ -64,6 +64,8 @@ export interface Renderer {
   renderBoot(host: BundleHost, iface: NicDoc, bootId: string): RenderedBoot;
   /** The unattended config of `bootId`, or undefined when the boot has none. */
   renderConfig(host: BundleHost, iface: NicDoc, bootId: string): RenderedConfig | undefined;
+  /** Renders and checks the config like {@link renderConfig}, without serialising it (validation). */
+  checkConfig(host: BundleHost, iface: NicDoc, bootId: string): void;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -207,45 +209,48 @@ export function createRenderer(bundle: Bundle): Renderer {
       }
       return { boot: bootId, kernel, initrd, cmdline: line };
     },
-    renderConfig(host, iface, bootId) {
-      const boot = bundle.boots[bootId];
-      if (!boot?.unattended) return undefined;
-      const { type, template } = boot.unattended;
-      const ref: TemplateRef = { kind: "template", id: template };
-      const text = render(ref, type, bundle.templates[template] ?? "", context(host, iface, bootId));
-      const contentType = CONTENT_TYPES[type] ?? "text/plain; charset=utf-8";
-      if (type !== "ignition") return { type, contentType, body: text };
-      // JSON is YAML: one parser for both, with positions for errors.
-      const parsed = parseYamlFile(text);
-      const problem = parsed.problems[0];
-      if (problem || parsed.docs.length !== 1) {
-        const pos = problem?.pos ?? parsed.docs[1]?.start ?? { line: 1, column: 1 };
-        const why = problem ? problem.message : `${parsed.docs.length} documents, want exactly one`;
-        throw new RenderError(
-          "ignition-yaml",
-          ref,
-          pos.line,
-          pos.column,
-          `Ignition asset ${template} rendered for host "${host.name}" does not parse: ${why}`,
-        );
-      }
-      const value = parsed.docs[0]?.value;
-      const problems = checkIgnition(value);
-      const first = problems[0];
-      if (first) {
-        const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : "";
-        const pos = renderedPosition(text, first.path);
-        throw new RenderError(
-          "ignition",
-          ref,
-          pos.line,
-          pos.column,
-          `Ignition asset ${template} rendered for host "${host.name}" is not valid Ignition: ${first.path || "/"}: ${first.message}${more}`,
-        );
-      }
-      return { type, contentType, body: JSON.stringify(value) };
-    },
+    renderConfig: (host, iface, bootId) => config(host, iface, bootId, true),
+    checkConfig: (host, iface, bootId) => void config(host, iface, bootId, false),
   };
+
+  function config(host: BundleHost, iface: NicDoc, bootId: string, serialise: boolean): RenderedConfig | undefined {
+    const boot = bundle.boots[bootId];
+    if (!boot?.unattended) return undefined;
+    const { type, template } = boot.unattended;
+    const ref: TemplateRef = { kind: "template", id: template };
+    const text = render(ref, type, bundle.templates[template] ?? "", context(host, iface, bootId));
+    const contentType = CONTENT_TYPES[type] ?? "text/plain; charset=utf-8";
+    if (type !== "ignition") return { type, contentType, body: text };
+    // JSON is YAML: one parser for both, with positions for errors.
+    const parsed = parseYamlFile(text);
+    const problem = parsed.problems[0];
+    if (problem || parsed.docs.length !== 1) {
+      const pos = problem?.pos ?? parsed.docs[1]?.start ?? { line: 1, column: 1 };
+      const why = problem ? problem.message : `${parsed.docs.length} documents, want exactly one`;
+      throw new RenderError(
+        "ignition-yaml",
+        ref,
+        pos.line,
+        pos.column,
+        `Ignition asset ${template} rendered for host "${host.name}" does not parse: ${why}`,
+      );
+    }
+    const value = parsed.docs[0]?.value;
+    const problems = checkIgnition(value);
+    const first = problems[0];
+    if (first) {
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : "";
+      const pos = renderedPosition(text, first.path);
+      throw new RenderError(
+        "ignition",
+        ref,
+        pos.line,
+        pos.column,
+        `Ignition asset ${template} rendered for host "${host.name}" is not valid Ignition: ${first.path || "/"}: ${first.message}${more}`,
+      );
+    }
+    return { type, contentType, body: serialise ? JSON.stringify(value) : "" };
+  }
 }
 
 /**
