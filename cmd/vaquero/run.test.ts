@@ -91,6 +91,18 @@ describe("vaquero validate", () => {
     expect(r.out).toContain("os/debian.yml\n  1:5      warning UNUSED_OS");
     expect(r.out).toMatch(/valid \(0 errors, 1 warning;/);
   });
+  test("colour on a terminal, none with NO_COLOR or into a pipe", async () => {
+    const dir = fixture("unused-os");
+    const paint = async (env: Record<string, string | undefined>) => {
+      const io = captureIo(env);
+      io.outIsTTY = true;
+      await run(["validate", dir], io);
+      return io.stdout;
+    };
+    expect(await paint({})).toContain("\x1b[33mwarning\x1b[0m");
+    expect(await paint({ NO_COLOR: "1" })).not.toContain("\x1b[");
+    expect((await vq(["validate", dir])).out).not.toContain("\x1b[");
+  });
   test("flags from the environment and from a config file", async () => {
     const cfg = join(work, "v.yml");
     writeFileSync(cfg, "format: json\n");
