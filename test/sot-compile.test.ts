@@ -84,6 +84,25 @@ describe("one commit, one release", () => {
     git(repo, "reset", "-q", "--hard", "HEAD~1");
   });
 
+  test("a pin to a release that pins the same site again takes that release's site as it was written", async () => {
+    const env = join(repo, "sites/lab/env.yml");
+    const original = readFileSync(env, "utf8");
+    writeFileSync(env, `${original}release: v1.0.0\n`);
+    commitAll(repo, "pin lab to v1");
+    git(repo, "tag", "v2.0.0");
+    writeFileSync(env, `${original}release: v2.0.0\n`);
+    commitAll(repo, "pin lab to v2");
+    const r = await compile(repo);
+    expect(r.findings).toEqual([]);
+    const src = await openSource(repo, { ref: "v2.0.0" });
+    const asWritten = await compileTree(src.tree, { followPins: false });
+    await src.dispose();
+    expect(r.sites.get("lab")?.hash).toBe(asWritten.sites.get("lab")?.hash as string);
+    expect(r.hostsRendered).toBe(13);
+    git(repo, "reset", "-q", "--hard", "HEAD~2");
+    git(repo, "tag", "-d", "v2.0.0");
+  });
+
   test("a pin to a tag that does not exist is a finding at the pin", async () => {
     const env = join(repo, "sites/lab/env.yml");
     writeFileSync(env, `${readFileSync(env, "utf8")}release: v9.9.9\n`);

@@ -2,7 +2,8 @@
  * bench/sot: validate + render + compile of a generated 10,000-host SoT (10 sites, 50 workflows) with the
  * compiled binary, several runs; wall time, peak RSS and per-phase times from the binary's own log line.
  * For reference, in the same run: the exact YAML parser alone (the `yaml` package) over the same inventory files,
- * which is what a validator without the fast path spends before checking anything.
+ * which is what a validator without the fast path spends before checking anything; and the in-process compile
+ * with rendering on one thread and on two, alternated.
  *
  *   npm run build && bun bench/sot/run.ts [--hosts 10000] [--runs 5]
  *
@@ -11,6 +12,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
+import { compileTree, readDirTree } from "../../pkg/sot/index.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const arg = (name: string, def: number): number => {
@@ -92,3 +94,14 @@ console.log("");
 console.log(`Inventory YAML, ${mb.toFixed(1)} MB in ${files.length} files, parse only:`);
 console.log(`- yaml package (exact, positions): ${fmt(median(ref))} ms (${(mb / (median(ref) / 1000)).toFixed(1)} MB/s)`);
 console.log(`- Bun.YAML (native, no positions): ${fmt(median(nat))} ms (${(mb / (median(nat) / 1000)).toFixed(1)} MB/s)`);
+
+const tree = await readDirTree(out);
+const threads: Record<"one" | "two", number[]> = { one: [], two: [] };
+for (let i = 0; i < Math.min(runs, 4); i++) {
+  for (const parallel of [false, true]) {
+    const t0 = performance.now();
+    await compileTree(tree, { parallel });
+    threads[parallel ? "two" : "one"].push(performance.now() - t0);
+  }
+}
+console.log(`In-process compile (warm), median of ${threads.one.length}: one render thread ${fmt(median(threads.one))} ms, two ${fmt(median(threads.two))} ms`);

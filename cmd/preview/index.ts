@@ -1,6 +1,6 @@
 /** `vaquero preview --sot DIR|GIT-URL [--ref REF] [--site ID] --mac MAC [--boot ID] [--ipxe|--config|--cmdline]`. */
 import * as v from "valibot";
-import type { Io } from "../../internal/cli/index.ts";
+import { type Io, useColor } from "../../internal/cli/index.ts";
 import { type FlagSpec, helpText, LOG_LEVEL_FLAG, LogLevel, parseConfig, validateConfig } from "../../internal/config/index.ts";
 import { VaqueroError } from "../../internal/errors/index.ts";
 import { createLogger } from "../../internal/log/index.ts";
@@ -56,7 +56,7 @@ export async function runPreview(argv: readonly string[], io: Io): Promise<numbe
   if (modes.length > 1) throw usage(`--${modes.join(", --")} are exclusive: pick one`);
   const mode = modes[0] ?? "ipxe";
   const mac = normalizeMac(cfg.mac) as string;
-  const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY });
+  const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY, color: useColor(io, io.errIsTTY) });
   const src = await openSource(cfg.sot, { ...(cfg.ref ? { ref: cfg.ref } : {}), timeoutMs: cfg.timeout * 1000 });
   log.debug({ source: src.tree.location, kind: src.tree.kind, commit: src.tree.commit, files: src.tree.files.length }, "source read");
   try {

@@ -53,7 +53,7 @@ export async function runValidate(argv: readonly string[], io: Io): Promise<numb
     return 2;
   }
   const location = parsed.positionals[0] ?? ".";
-  const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY });
+  const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY, color: useColor(io, io.errIsTTY) });
   const src = await openSource(location, { ...(cfg.ref ? { ref: cfg.ref } : {}), timeoutMs: cfg.timeout * 1000 });
   log.debug({ source: src.tree.location, kind: src.tree.kind, commit: src.tree.commit, files: src.tree.files.length }, "source read");
   try {

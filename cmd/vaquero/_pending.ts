@@ -17,6 +17,7 @@ const sot: FlagSpec = { name: "sot", kind: "string", arg: "DIR|GIT-URL", help: "
 const ref: FlagSpec = { name: "ref", kind: "string", arg: "REF", help: "branch, tag or commit (default HEAD)" };
 const dhcpIface: FlagSpec = { name: "dhcp-iface", kind: "list", arg: "IF,…", help: "interfaces to serve DHCP on" };
 const tftpAddr: FlagSpec = { name: "tftp-addr", kind: "string", arg: "H:P", default: "0.0.0.0:69", help: "TFTP listen address" };
+const sotPoll: FlagSpec = { name: "sot-poll", kind: "string", arg: "DURATION", help: "poll --sot for new commits this often" };
 const ipxeDir: FlagSpec = {
   name: "ipxe-dir",
   kind: "string",
@@ -39,6 +40,7 @@ export const PENDING: Record<string, PendingVerb> = {
       dhcpIface,
       tftpAddr,
       ipxeDir,
+      sotPoll,
     ],
   },
   server: {
@@ -51,6 +53,14 @@ export const PENDING: Record<string, PendingVerb> = {
       http("0.0.0.0:8443"),
       { name: "etcd-endpoints", kind: "list", arg: "URL,…", help: "etcd cluster for several servers (default: embedded store)" },
       { name: "lease-ttl", kind: "string", arg: "DURATION", default: "2s", help: "leader election lease TTL" },
+      sotPoll,
+      { name: "webhook-secret-file", kind: "string", arg: "FILE", help: "secret that signs /postreceive deliveries" },
+      { name: "webhook-repo", kind: "string", arg: "OWNER/NAME", help: "repository whose deliveries are accepted" },
+      { name: "tokens-file", kind: "string", arg: "FILE", help: "API tokens managed as code (YAML)" },
+      { name: "auto-execute", kind: "bool", help: "roll out every valid release of the branch on its own" },
+      { name: "tls-cert", kind: "string", arg: "FILE", help: "TLS certificate of the listener" },
+      { name: "tls-key", kind: "string", arg: "FILE", help: "TLS key of the listener" },
+      { name: "client-ca", kind: "string", arg: "FILE", help: "CA that signs agent client certificates (mTLS)" },
     ],
   },
   agent: {

@@ -193,6 +193,14 @@ describe("vaquero preview", () => {
   test("--sot is required", async () => {
     const r = await vq(["preview", "--mac", mac]);
     expect(r.code).toBe(2);
-    expect(r.err).toContain("--sot");
+    expect(r.err).toBe("vaquero preview: --sot is required (see vaquero preview --help)\n");
+  });
+  test("its config file comes from VAQUERO_CONFIG; its --config switch never does", async () => {
+    const cfg = join(work, "p.yml");
+    writeFileSync(cfg, `sot: ${EXAMPLE}\ncmdline: true\n`);
+    const r = await vq(["preview", "--mac", mac], { VAQUERO_CONFIG: cfg });
+    expect(r).toMatchObject({ code: 0, err: "" });
+    expect(r.out).toStartWith("flatcar.first_boot=1 ");
+    expect((await vq(["preview", "--help"])).out).not.toContain("[VAQUERO_CONFIG]\n  --cmdline");
   });
 });

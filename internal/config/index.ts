@@ -118,7 +118,8 @@ export function parseConfig(verb: string, argv: readonly string[], specs: readon
     if (spec.name in fromFlags) {
       raw = fromFlags[spec.name];
       source = `flag --${spec.name}`;
-    } else if (env[envName(spec.name)] !== undefined) {
+    } else if (spec.name !== "config" && env[envName(spec.name)] !== undefined) {
+      // A verb's own `--config` switch (preview) is not read from VAQUERO_CONFIG: that names the config file.
       raw = env[envName(spec.name)];
       source = `env ${envName(spec.name)}`;
     } else if (spec.name in fileValues) {
@@ -208,7 +209,8 @@ export function helpText(verb: string, synopsis: string, description: string, sp
       s.default !== undefined && s.default !== false
         ? ` (default ${Array.isArray(s.default) ? s.default.join(",") : String(s.default)})`
         : "";
-    return `${left.padEnd(34)} ${s.help}${def} [${envName(s.name)}]`;
+    const env = s.name === "config" ? "" : ` [${envName(s.name)}]`;
+    return `${left.padEnd(34)} ${s.help}${def}${env}`;
   });
   return [
     `usage: vaquero ${verb} ${synopsis}`,
@@ -237,6 +239,7 @@ export function validateConfig<S extends v.GenericSchema>(verb: string, schema: 
   const issue = r.issues[0];
   const key = String(issue.path?.[0]?.key ?? "");
   const source = parsed.sources[key] ?? "";
+  if (parsed.values[key] === undefined) throw usage(verb, `--${key} is required`);
   throw usage(verb, `--${key}${source ? ` from ${source}` : ""}: ${issue.message}`);
 }
 
@@ -250,7 +253,7 @@ export const LOG_LEVEL_FLAG: FlagSpec = {
   arg: "LEVEL",
   choices: LOG_LEVELS,
   default: "warn",
-  help: "log level on stderr: trace, debug, info, warn, error, silent",
+  help: "log level on stderr: trace, debug, info, warn, error, fatal, silent",
 };
 
 /** Schema of a log level value. */

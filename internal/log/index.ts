@@ -18,6 +18,8 @@ export interface LogOptions {
   pretty?: boolean;
   /** File descriptor to write to (default 2, stderr). */
   fd?: number;
+  /** ANSI colours in readable output (default true; callers pass false for NO_COLOR). */
+  color?: boolean;
 }
 
 /** Creates the process logger. */
@@ -28,7 +30,13 @@ export function createLogger(options: LogOptions = {}): Logger {
   if (readable) {
     return pino(
       { level },
-      pretty({ destination: fd, sync: true, colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" }),
+      pretty({
+        destination: fd,
+        sync: true,
+        colorize: options.color ?? true,
+        translateTime: "SYS:HH:MM:ss.l",
+        ignore: "pid,hostname",
+      }),
     );
   }
   return pino({ level, base: { pid: process.pid } }, pino.destination({ fd, sync: true }));

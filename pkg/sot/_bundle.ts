@@ -193,7 +193,7 @@ export function buildBundle(model: Model, siteId: string): Bundle {
     const nics: NicDoc[] = [];
     let bmc: BmcDoc | undefined;
     for (const i of h.interfaces) {
-      if ("type" in i) bmc = { ...i, ...(i.mac ? { mac: normalizeMac(i.mac) ?? i.mac } : {}) };
+      if ("type" in i) bmc ??= { ...i, ...(i.mac ? { mac: normalizeMac(i.mac) ?? i.mac } : {}) };
       else nics.push({ ...i, mac: normalizeMac(i.mac) ?? i.mac });
     }
     hosts.push({

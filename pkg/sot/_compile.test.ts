@@ -64,7 +64,7 @@ describe("compile", () => {
       "TEMPLATE_UNDEFINED assets/ignition/node.yml:11:36",
     ]);
     expect(r.findings[0]?.message).toBe(
-      'ignition/node.yml: undefined variable: host.nmae; hosts affected: "node-1", "node-2", "node-3", "node-4", "node-5" and 3 more (site "s1")',
+      'assets/ignition/node.yml: undefined variable: host.nmae; hosts affected: "node-1", "node-2", "node-3", "node-4", "node-5" and 3 more (site "s1")',
     );
     expect(r.valid).toBe(false);
     expect(r.release).toBeUndefined();
@@ -108,6 +108,49 @@ describe("compile", () => {
           "password_ref: env:BMC_PW, password: calvin",
         )),
       ["SECRET_LITERAL sites/s1/cluster-a.yml:6"],
+    ],
+    [
+      "a cmdline written as a list of maps keeps its order",
+      (f) =>
+        (f["boot/install.yml"] = "id: install\nos: flatcar\nunattended: {type: ignition, use: node.yml}\ncmdline: [{a: 1}, {b: [x, y]}]\n"),
+      [],
+    ],
+    [
+      "metadata that is a list, not a map",
+      (f) => (f["boot/install.yml"] = `${f["boot/install.yml"]}metadata: [a, b]\n`),
+      ["SCHEMA_TYPE boot/install.yml:5"],
+    ],
+    [
+      "an include in an os field cannot be served: a finding, not a broken preview",
+      (f) => (f["os/flatcar.yml"] = (f["os/flatcar.yml"] ?? "").replace(/kernel: (.*)/, `kernel: '{% include "k" %}$1'`)),
+      ["TEMPLATE_RENDER os/flatcar.yml:4"],
+    ],
+    [
+      "two BMCs on one host",
+      (f) =>
+        (f["sites/s1/cluster-a.yml"] =
+          `${f["sites/s1/cluster-a.yml"]}`.trimEnd() +
+          "\n      - {type: bmc, ipv4: 10.0.0.102, bmc: {protocol: ipmi, username: a, password_ref: env:P}}\n"),
+      ["SCHEMA_TYPE sites/s1/cluster-a.yml:7"],
+    ],
+    [
+      "plaintext passwords in preseed (both types) and kickstart; hashed ones are fine",
+      (f) => {
+        f["os/debian.yml"] = "id: debian\nfamily: debian\nversion: 12\nkernel: linux\ninitrd: [initrd.gz]\n";
+        f["os/rocky.yml"] = "id: rocky\nfamily: rocky\nversion: 9\nkernel: vmlinuz\ninitrd: [initrd.img]\n";
+        f["boot/deb.yml"] = "id: deb\nos: debian\nunattended: {type: preseed, use: deb.cfg}\n";
+        f["boot/ks.yml"] = "id: ks\nos: rocky\nunattended: {type: kickstart, use: ks.cfg}\n";
+        f["workflows/node.yml"] = "id: node\nstages: [install, deb, ks]\n";
+        f["assets/preseed/deb.cfg"] =
+          "d-i passwd/root-password-crypted password $6$x\nd-i passwd/root-password string r00t\nd-i passwd/user-password password pw\n";
+        f["assets/kickstart/ks.cfg"] = "rootpw --iscrypted $6$x\nrootpw --plaintext r00t\nuser --name=ops --password=pw\nrootpw --lock\n";
+      },
+      [
+        "SECRET_LITERAL assets/kickstart/ks.cfg:2",
+        "SECRET_LITERAL assets/kickstart/ks.cfg:3",
+        "SECRET_PRESEED_PASSWORD assets/preseed/deb.cfg:2",
+        "SECRET_PRESEED_PASSWORD assets/preseed/deb.cfg:3",
+      ],
     ],
     ["an empty file is no document", (f) => (f["os/empty.yml"] = ""), []],
     ["a README and dotfiles are ignored", (f) => Object.assign(f, { "README.md": "# x", ".github/x.yml": "on: push", "os/.keep": "" }), []],

@@ -58,6 +58,8 @@ export interface CompileOptions {
   readPin?: PinReader;
   /** Render large sites on a second thread too (default true; results are the same either way). */
   parallel?: boolean;
+  /** Compile pinned sites from their pinned release (default true); false compiles every site as it is here. */
+  followPins?: boolean;
 }
 
 const FAILURE_CODE: Record<RenderFailure, FindingCode> = {
@@ -83,6 +85,7 @@ export async function compileTree(tree: SourceTree, options: CompileOptions = {}
   findings.push(...validateModel(model), ...validateCmdlines(model));
   lap("validate");
   const sites = new Map<string, CompiledSite>();
+  const pinCache = new Map<string, Promise<{ tree: SourceTree; result: CompileResult } | Error>>();
   let hostsRendered = 0;
   const hostsTotal = [...model.sites.values()].reduce((n, s) => n + s.hosts.length, 0);
   const pool =
@@ -92,10 +95,13 @@ export async function compileTree(tree: SourceTree, options: CompileOptions = {}
       const env = site.env;
       if (!env) continue;
       const pin = env.value.release;
-      if (pin !== undefined) {
+      if (pin !== undefined && options.followPins !== false) {
         const where = whereAt(env.file, env.doc, ["release"]);
-        const pinned = await compilePinned(id, String(pin), where, tree, options, findings);
-        if (pinned) sites.set(id, pinned);
+        const pinned = await compilePinned(id, String(pin), where, tree, options, findings, pinCache);
+        if (pinned) {
+          sites.set(id, pinned);
+          hostsRendered += pinned.bundle.hosts.length;
+        }
         lap("bundle");
         continue;
       }
@@ -116,6 +122,11 @@ export async function compileTree(tree: SourceTree, options: CompileOptions = {}
   return { findings: sorted, valid, sites, hostsRendered, timings, ...(valid ? { release: releaseOf(tree, sites) } : {}) };
 }
 
+/**
+ * Compiles site `id` from the whole tree at `ref` (configuration and the site's folder as they were), once per
+ * ref for all sites pinned to it. Pins inside the old tree are not followed again. Errors of the old tree are
+ * reported when they concern the pinned site or the shared documents, not other sites' folders.
+ */
 async function compilePinned(
   id: string,
   ref: string,
@@ -123,25 +134,38 @@ async function compilePinned(
   tree: SourceTree,
   options: CompileOptions,
   findings: Finding[],
+  cache: Map<string, Promise<{ tree: SourceTree; result: CompileResult } | Error>>,
 ): Promise<CompiledSite | undefined> {
-  if (tree.kind !== "git" || !options.readPin) {
+  const readPin = options.readPin;
+  if (tree.kind !== "git" || !readPin) {
     findings.push(finding("RELEASE_PIN_NOT_GIT", where, `site "${id}" is pinned to release "${ref}", but the SoT is not a git repository`));
     return undefined;
   }
-  let old: SourceTree;
-  try {
-    old = await options.readPin(ref);
-  } catch (e) {
+  let pending = cache.get(ref);
+  if (!pending) {
+    pending = readPin(ref).then(
+      async (old) => ({
+        tree: old,
+        result: await compileTree(old, { followPins: false, ...(options.parallel === false ? { parallel: false } : {}) }),
+      }),
+      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+    );
+    cache.set(ref, pending);
+  }
+  const outcome = await pending;
+  if (outcome instanceof Error) {
     findings.push(
-      finding("RELEASE_PIN_UNKNOWN", where, `site "${id}" is pinned to release "${ref}", which cannot be read: ${(e as Error).message}`),
+      finding("RELEASE_PIN_UNKNOWN", where, `site "${id}" is pinned to release "${ref}", which cannot be read: ${outcome.message}`),
     );
     return undefined;
   }
-  const result = await compileTree(old, {});
-  const site = result.sites.get(id);
+  const { tree: old, result } = outcome;
+  const at = `at release ${ref} (${old.commit?.slice(0, 12)})`;
   for (const f of result.findings) {
-    if (f.severity === "error") findings.push({ ...f, message: `at release ${ref} (${old.commit?.slice(0, 12)}): ${f.message}` });
+    const concerns = !f.file.startsWith("sites/") || f.file.startsWith(`sites/${id}/`);
+    if (f.severity === "error" && concerns) findings.push({ ...f, message: `${at}: ${f.message}` });
   }
+  const site = result.sites.get(id);
   if (!site) {
     findings.push(finding("RELEASE_PIN_UNKNOWN", where, `site "${id}" is pinned to release "${ref}", which has no site "${id}"`));
     return undefined;
@@ -170,19 +194,20 @@ async function renderAll(model: Model, bundle: Bundle, findings: Finding[], pool
     }
   }
   for (const { err, hosts } of groups.values()) {
-    if (err.failure === "render" && /Failed to lookup|snippet ".*" not found/.test(err.message)) continue; // REF_UNKNOWN_SNIPPET
+    // An include of a missing snippet in an asset is REF_UNKNOWN_SNIPPET already (os and boot fields have no snippets).
+    const inAsset = err.template.kind === "template" || err.template.kind === "snippet";
+    if (inAsset && err.failure === "render" && /Failed to lookup|snippet ".*" not found/.test(err.message)) continue;
     const where = templateWhere(model, err.template, err.line, err.column);
     const shown = hosts
       .slice(0, 5)
       .map((h) => `"${h}"`)
       .join(", ");
     const more = hosts.length > 5 ? ` and ${hosts.length - 5} more` : "";
-    const what =
-      err.template.kind === "template" || err.template.kind === "snippet"
-        ? err.template.id
-        : `${err.template.kind} "${err.template.id}"${err.template.field ? ` ${err.template.field}` : ""}`;
+    const what = inAsset ? where.file : `${err.template.kind} "${err.template.id}"${err.template.field ? ` ${err.template.field}` : ""}`;
+    // Ignition messages name their asset already.
+    const prefix = err.message.includes(err.template.id) ? "" : `${what}: `;
     findings.push(
-      finding(FAILURE_CODE[err.failure], where, `${what}: ${err.message}; hosts affected: ${shown}${more} (site "${bundle.site.id}")`),
+      finding(FAILURE_CODE[err.failure], where, `${prefix}${err.message}; hosts affected: ${shown}${more} (site "${bundle.site.id}")`),
     );
   }
   return rendered;

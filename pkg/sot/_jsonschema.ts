@@ -16,13 +16,19 @@ export function sotJsonSchema(): Record<string, unknown> {
     $schema: "http://json-schema.org/draft-07/schema#",
     title: "Vaquero Source of Truth documents",
     documents: {
-      os: { files: ["os/**/*.yml"], schema: convert(OsSchema) },
-      boot: { files: ["boot/**/*.yml"], schema: convert(BootSchema) },
-      workflow: { files: ["workflows/**/*.yml"], schema: convert(WorkflowSchema) },
-      env: { files: ["sites/*/env.yml"], schema: convert(EnvSchema) },
+      os: { files: ["os/**/*.yml", "os/**/*.yaml", "os/**/*.json"], schema: convert(OsSchema) },
+      boot: { files: ["boot/**/*.yml", "boot/**/*.yaml", "boot/**/*.json"], schema: convert(BootSchema) },
+      workflow: { files: ["workflows/**/*.yml", "workflows/**/*.yaml", "workflows/**/*.json"], schema: convert(WorkflowSchema) },
+      env: { files: ["sites/*/env.yml", "sites/*/env.yaml", "sites/*/env.json"], schema: convert(EnvSchema) },
       cluster: {
-        files: ["sites/*/cluster-*.yml"],
-        schema: { type: "object", properties: { hosts: { type: "array", items: host } }, required: ["hosts"], additionalProperties: false },
+        files: ["sites/*/cluster-*.yml", "sites/*/cluster-*.yaml", "sites/*/cluster-*.json"],
+        schema: {
+          $schema: "http://json-schema.org/draft-07/schema#",
+          type: "object",
+          properties: { hosts: { type: "array", items: host } },
+          required: ["hosts"],
+          additionalProperties: false,
+        },
       },
     },
   };

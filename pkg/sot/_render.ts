@@ -232,7 +232,7 @@ export function createRenderer(bundle: Bundle): Renderer {
         ref,
         pos.line,
         pos.column,
-        `Ignition asset ${template} rendered for host "${host.name}" does not parse: ${why}`,
+        `Ignition asset assets/${template} rendered for host "${host.name}" does not parse: ${why}`,
       );
     }
     const value = parsed.docs[0]?.value;
@@ -246,7 +246,7 @@ export function createRenderer(bundle: Bundle): Renderer {
         ref,
         pos.line,
         pos.column,
-        `Ignition asset ${template} rendered for host "${host.name}" is not valid Ignition: ${first.path || "/"}: ${first.message}${more}`,
+        `Ignition asset assets/${template} rendered for host "${host.name}" is not valid Ignition: ${first.path || "/"}: ${first.message}${more}`,
       );
     }
     return { type, contentType, body: serialise ? JSON.stringify(value) : "" };

@@ -36,11 +36,15 @@ const Duration = v.pipe(v.string(), v.regex(DURATION_RE, "DURATION_INVALID: want
 const PasswordRef = v.pipe(v.string(), v.regex(PASSWORD_REF_RE, "PASSWORD_REF_INVALID: want env:NAME or file:/absolute/path"));
 const Text = v.string();
 const Version = v.union([v.string(), v.number()]);
-const Metadata = v.record(v.string(), v.unknown());
+/** A map (valibot's record alone would also take a list, as `{0: …}`). */
+const Metadata = v.pipe(
+  v.custom<Record<string, unknown>>((x) => typeof x === "object" && x !== null && !Array.isArray(x), "SCHEMA_TYPE: want a map"),
+  v.record(v.string(), v.unknown()),
+);
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
 const Url = v.pipe(v.string(), v.regex(/^https?:\/\/[^\s/]+/, "SCHEMA_TYPE: want an http:// or https:// URL"));
 /** Cmdline values are checked by the validator itself (nested maps are their own finding). */
-const Cmdline = v.union([Metadata, v.array(Metadata)]);
+const Cmdline = v.union([Metadata, v.array(Metadata)], "SCHEMA_TYPE: want a map, or a list of maps");
 
 /** An operating system document (`os/*.yml`). */
 export const OsSchema = v.strictObject({

@@ -175,6 +175,9 @@ export function validateModel(model: Model): Finding[] {
       let hasBmc = false;
       host.interfaces.forEach((ifc, i) => {
         const isBmc = "type" in ifc;
+        if (isBmc && hasBmc) {
+          add("SCHEMA_TYPE", at("interfaces", i), `host "${host.name}" has a second BMC; a host has one (the first is used)`);
+        }
         if (isBmc) hasBmc = true;
         else {
           nics++;
@@ -319,7 +322,10 @@ function reportCycles(model: Model, add: (code: FindingCode, where: Where, messa
 
 const SECRET_KEY = /^(password|passwd|secret)$/i;
 const PEM_PRIVATE = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/g;
-const PRESEED_PASSWORD = /^[ \t]*\S+[ \t]+(\S*password\S*)[ \t]+password[ \t]+\S/gm;
+/** `<owner> <question> <type> <value>` with a password question of type `password` or `string` and a value. */
+const PRESEED_PASSWORD = /^[ \t]*\S+[ \t]+(\S*password\S*)[ \t]+(?:password|string)[ \t]+\S/gm;
+/** Kickstart `rootpw` and `user … --password` without `--iscrypted`. */
+const KICKSTART_PASSWORD = /^[ \t]*(rootpw\b|user\b.*--password)(?!.*--iscrypted).*$/gm;
 const YAML_SECRET_LINE = /^[ \t]*(?:-[ \t]+)?(password|passwd|secret)[ \t]*:[ \t]*(?!\{\{[^}]*\}\}[ \t]*$)(?![|>&*!#])(\S.*)$/gim;
 
 /** True for a literal secret value: a non-empty scalar that is not wholly one template expression. */
@@ -368,6 +374,16 @@ function scanSecrets(model: Model, add: (code: FindingCode, where: Where, messag
           "SECRET_PRESEED_PASSWORD",
           textWhere(t.file, t.text, m.index ?? 0),
           `${t.file}: "${m[1]}" sets a plaintext password; use the -crypted form`,
+        );
+      }
+    }
+    if (t.type === "kickstart") {
+      for (const m of t.text.matchAll(KICKSTART_PASSWORD)) {
+        if (/--lock\b/.test(m[0]) && !/--(plaintext|password)/.test(m[0])) continue;
+        add(
+          "SECRET_LITERAL",
+          textWhere(t.file, t.text, m.index ?? 0),
+          `${t.file}: "${m[1]}" sets a plaintext password; use --iscrypted with a hash`,
         );
       }
     }
