@@ -104,4 +104,6 @@ for (let i = 0; i < Math.min(runs, 4); i++) {
     threads[parallel ? "two" : "one"].push(performance.now() - t0);
   }
 }
-console.log(`In-process compile (warm), median of ${threads.one.length}: one render thread ${fmt(median(threads.one))} ms, two ${fmt(median(threads.two))} ms`);
+console.log(
+  `In-process compile (warm), median of ${threads.one.length}: one render thread ${fmt(median(threads.one))} ms, two ${fmt(median(threads.two))} ms`,
+);
