@@ -7,6 +7,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { compileTree, FINDING_CODES, openSource } from "../pkg/sot/index.ts";
+import { git } from "./_helpers/git.ts";
 
 const FIXTURES = resolve(import.meta.dir, "fixtures");
 const work = mkdtempSync(join(tmpdir(), "vq-fixtures-"));
@@ -18,11 +19,6 @@ interface Expect {
   line: number;
   generate?: { path: string; bytes?: number; binary?: boolean };
   git?: boolean;
-}
-
-function git(dir: string, ...args: string[]): void {
-  const r = Bun.spawnSync(["git", "-C", dir, "-c", "user.email=t@vaquero.invalid", "-c", "user.name=t", ...args], { stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr.toString()}`);
 }
 
 async function findingsOf(name: string, spec?: Expect) {

@@ -10,30 +10,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { isVaqueroError, type VaqueroError } from "../internal/errors/index.ts";
 import { type GitSource, openGitSource } from "../pkg/sot/index.ts";
+import { git, put } from "./_helpers/git.ts";
 import { type GitHttpServer, startGitHttp } from "./_helpers/git-http.ts";
-
-function git(cwd: string, ...args: string[]): string {
-  const r = Bun.spawnSync(["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", ...args], {
-    cwd,
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: cwd,
-      GIT_CONFIG_NOSYSTEM: "1",
-      GIT_CONFIG_GLOBAL: "/dev/null",
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@example.com",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@example.com",
-    },
-  });
-  if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr.toString()}`);
-  return r.stdout.toString().trim();
-}
-
-async function put(root: string, path: string, content: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(join(root, path)), { recursive: true });
-  await writeFile(join(root, path), content);
-}
 
 /** The error a promise rejects with, which must be a VaqueroError with `code`, exit 2, one line. */
 async function failure(p: Promise<unknown>, code: string): Promise<VaqueroError> {

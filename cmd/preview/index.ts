@@ -1,12 +1,12 @@
 /** `vaquero preview --sot DIR|GIT-URL [--ref REF] [--site ID] --mac MAC [--boot ID] [--ipxe|--config|--cmdline]`. */
 import * as v from "valibot";
-import { type Io, useColor } from "../../internal/cli/index.ts";
+import type { Io } from "../../internal/cli/index.ts";
 import { type FlagSpec, helpText, LOG_LEVEL_FLAG, LogLevel, parseConfig, validateConfig } from "../../internal/config/index.ts";
 import { VaqueroError } from "../../internal/errors/index.ts";
-import { createLogger } from "../../internal/log/index.ts";
 import { normalizeMac } from "../../internal/net/index.ts";
 import { bootFor } from "../../pkg/boot/index.ts";
-import { compileTree, createRenderer, openSource } from "../../pkg/sot/index.ts";
+import { createRenderer } from "../../pkg/sot/index.ts";
+import { compileSource } from "../common/index.ts";
 
 /** Flags of `preview`. */
 export const PREVIEW_FLAGS: FlagSpec[] = [
@@ -56,27 +56,12 @@ export async function runPreview(argv: readonly string[], io: Io): Promise<numbe
   if (modes.length > 1) throw usage(`--${modes.join(", --")} are exclusive: pick one`);
   const mode = modes[0] ?? "ipxe";
   const mac = normalizeMac(cfg.mac) as string;
-  const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY, color: useColor(io, io.errIsTTY) });
-  const src = await openSource(cfg.sot, { ...(cfg.ref ? { ref: cfg.ref } : {}), timeoutMs: cfg.timeout * 1000 });
-  log.debug({ source: src.tree.location, kind: src.tree.kind, commit: src.tree.commit, files: src.tree.files.length }, "source read");
-  try {
-    const result = await compileTree(src.tree, src.readPin ? { readPin: src.readPin } : {});
-    log.info(
-      {
-        source: src.tree.location,
-        release: result.release?.id,
-        sites: result.sites.size,
-        hosts: result.hostsRendered,
-        findings: result.findings.length,
-        timings: result.timings,
-      },
-      "compiled",
-    );
+  return compileSource(cfg.sot, cfg, io, (result, tree) => {
     if (!result.valid) {
       const errors = result.findings.filter((f) => f.severity === "error");
       for (const f of errors.slice(0, 20)) io.err(`${f.file}:${f.line}:${f.column}: ${f.code} ${f.message}\n`);
       io.err(
-        `vaquero preview: ${src.tree.location} has ${errors.length} error(s); an agent is never given an invalid release (run vaquero validate)\n`,
+        `vaquero preview: ${tree.location} has ${errors.length} error(s); an agent is never given an invalid release (run vaquero validate)\n`,
       );
       return 1;
     }
@@ -108,9 +93,7 @@ export async function runPreview(argv: readonly string[], io: Io): Promise<numbe
       io.out(served.config.body.endsWith("\n") ? served.config.body : `${served.config.body}\n`);
     } else io.out(served.script);
     return 0;
-  } finally {
-    await src.dispose();
-  }
+  });
 }
 
 function usage(msg: string): VaqueroError {

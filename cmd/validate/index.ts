@@ -3,8 +3,8 @@ import { isAbsolute, normalize, relative } from "node:path";
 import * as v from "valibot";
 import { type Io, useColor } from "../../internal/cli/index.ts";
 import { type FlagSpec, helpText, LOG_LEVEL_FLAG, LogLevel, parseConfig, validateConfig } from "../../internal/config/index.ts";
-import { createLogger } from "../../internal/log/index.ts";
-import { compileTree, openSource, sotJsonSchema } from "../../pkg/sot/index.ts";
+import { sotJsonSchema } from "../../pkg/sot/index.ts";
+import { compileSource } from "../common/index.ts";
 import { formatGithub, formatJson, formatText } from "./_format.ts";
 
 /** Flags of `validate`. */
@@ -53,33 +53,16 @@ export async function runValidate(argv: readonly string[], io: Io): Promise<numb
     return 2;
   }
   const location = parsed.positionals[0] ?? ".";
-  const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY, color: useColor(io, io.errIsTTY) });
-  const src = await openSource(location, { ...(cfg.ref ? { ref: cfg.ref } : {}), timeoutMs: cfg.timeout * 1000 });
-  log.debug({ source: src.tree.location, kind: src.tree.kind, commit: src.tree.commit, files: src.tree.files.length }, "source read");
-  try {
-    const result = await compileTree(src.tree, src.readPin ? { readPin: src.readPin } : {});
-    log.info(
-      {
-        source: src.tree.location,
-        release: result.release?.id,
-        sites: result.sites.size,
-        hosts: result.hostsRendered,
-        findings: result.findings.length,
-        timings: result.timings,
-      },
-      "compiled",
-    );
+  return compileSource(location, cfg, io, (result, tree) => {
     if (cfg.format === "json") io.out(formatJson(result.findings));
     else if (cfg.format === "github") {
       // Annotations name files relative to the repository being checked out, i.e. the working directory.
       const rel = isAbsolute(location) ? relative(process.cwd(), location) : location;
       const prefix = /^[a-z]+:\/\//i.test(location) ? "" : rel.startsWith("..") ? location : normalize(rel).replace(/^\.$/, "");
       io.out(formatGithub(result.findings, prefix));
-      io.err(formatText(result, src.tree.location, false).split("\n").filter(Boolean).pop() ?? "");
+      io.err(formatText(result, tree.location, false).split("\n").filter(Boolean).pop() ?? "");
       io.err("\n");
-    } else io.out(formatText(result, src.tree.location, useColor(io, io.outIsTTY)));
+    } else io.out(formatText(result, tree.location, useColor(io, io.outIsTTY)));
     return result.valid ? 0 : 1;
-  } finally {
-    await src.dispose();
-  }
+  });
 }

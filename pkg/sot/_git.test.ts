@@ -3,35 +3,12 @@ import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { isVaqueroError } from "../../internal/errors/index.ts";
+import { git, put } from "../../test/_helpers/git.ts";
 import { readDirTree } from "./_dir.ts";
 import { type GitSource, isGitRepository, isGitUrl, openGitSource } from "./_git.ts";
 import type { SourceFile } from "./_tree.ts";
 
 /** Runs the git CLI in `cwd`, isolated from the user's configuration; returns trimmed stdout. */
-function git(cwd: string, ...args: string[]): string {
-  const r = Bun.spawnSync(["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", ...args], {
-    cwd,
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: cwd,
-      GIT_CONFIG_NOSYSTEM: "1",
-      GIT_CONFIG_GLOBAL: "/dev/null",
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@example.com",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@example.com",
-      GIT_AUTHOR_DATE: "2024-01-01T00:00:00Z",
-      GIT_COMMITTER_DATE: "2024-01-01T00:00:00Z",
-    },
-  });
-  if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr.toString()}`);
-  return r.stdout.toString().trim();
-}
-
-async function put(root: string, path: string, content: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(join(root, path)), { recursive: true });
-  await writeFile(join(root, path), content);
-}
 
 /** What a file looks like in assertions: bytes as text, problems as they are. */
 function view(files: SourceFile[]): Record<string, string> {
