@@ -4,10 +4,10 @@
  * is ever contacted.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdir, mkdtemp, readdir, realpath, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, realpath, rm, symlink } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { isVaqueroError, type VaqueroError } from "../internal/errors/index.ts";
 import { type GitSource, openGitSource } from "../pkg/sot/index.ts";
 import { git, put } from "./_helpers/git.ts";

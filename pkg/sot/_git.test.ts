@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { isVaqueroError } from "../../internal/errors/index.ts";
 import { git, put } from "../../test/_helpers/git.ts";
 import { readDirTree } from "./_dir.ts";
