@@ -2,8 +2,12 @@
  * Which boot program a network-booting machine gets, from what its DHCP request says about its firmware: client
  * system architecture (option 93, RFC 4578 and the IANA registry), vendor class (option 60: `PXEClient…` or
  * `HTTPClient…`) and iPXE's own marks (user class 77 = `iPXE`, or option 175). A machine already running iPXE
- * is sent to the agent's HTTP script, never handed iPXE again: no chain-load loop.
+ * is sent to the agent's HTTP script, never handed iPXE again: no chain-load loop. The types are pkg/dhcp's: the
+ * DHCP handler declares what it needs, this module provides it.
  */
+import type { BootProgram, FirmwareFacts } from "../dhcp/index.ts";
+
+export type { BootProgram, FirmwareFacts };
 
 /** Client architecture types of option 93 that Vaquero serves. */
 export const ARCH = {
@@ -16,18 +20,6 @@ export const ARCH = {
   EFI_ARM64_HTTP: 19,
 } as const;
 
-/** What the firmware said about itself, from its DHCP request. */
-export interface FirmwareFacts {
-  /** Option 93: architecture types, first is the client's. */
-  arch?: number[];
-  /** Option 60. */
-  vendorClass?: string;
-  /** Option 77, each class as a string. */
-  userClass?: string[];
-  /** Option 175 present (iPXE encapsulated options). */
-  ipxeOptions?: boolean;
-}
-
 /** Agent settings the choice depends on. */
 export interface BootProgramOptions {
   /** Base URL of the agent's HTTP service, e.g. `http://10.0.0.2:8080`. */
@@ -35,13 +27,6 @@ export interface BootProgramOptions {
   /** x86-64 UEFI program over TFTP: `ipxe.efi` (its own drivers) or `snponly.efi` (the firmware's). */
   uefiProgram?: "ipxe.efi" | "snponly.efi";
 }
-
-/** The answer: what to put in the DHCP reply's boot file (and option 60 for HTTP boot). */
-export type BootProgram =
-  | { kind: "ipxe-script"; url: string }
-  | { kind: "tftp"; file: string }
-  | { kind: "http"; url: string; vendorClass: "HTTPClient" }
-  | { kind: "none"; reason: string };
 
 /** Boot program names as the TFTP service offers them (read from the iPXE directory). */
 export const PROGRAMS = { bios: "undionly.kpxe", efiX64: "ipxe.efi", snpX64: "snponly.efi", efiArm64: "arm64/ipxe.efi" } as const;

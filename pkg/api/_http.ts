@@ -1,0 +1,49 @@
+/**
+ * The HTTP edge's shared pieces: the one table from error codes to statuses, the error body of API.md, and a
+ * bounded body reader.
+ */
+
+/** Error codes the agent API answers with, and their statuses. */
+export const STATUS: Record<string, number> = {
+  BAD_REQUEST: 400,
+  MAC_INVALID: 400,
+  EVENT_INVALID: 400,
+  BODY_INVALID: 400,
+  NOT_FOUND: 404,
+  MAC_UNKNOWN: 404,
+  BOOT_UNKNOWN: 404,
+  NO_CONFIG: 404,
+  ASSET_NOT_FOUND: 404,
+  PATH_INVALID: 400,
+  PATH_OUTSIDE_ROOT: 403,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RANGE_NOT_SATISFIABLE: 416,
+  NOT_STAGED: 503,
+};
+
+/** `{"error": {"code", "message"}}` with the status of its code (500 for unknown codes). */
+export function errorResponse(code: string, message: string, headers: Record<string, string> = {}): Response {
+  return Response.json({ error: { code, message } }, { status: STATUS[code] ?? 500, headers });
+}
+
+/** Reads a request body of at most `limit` bytes; undefined when it is larger (by header or by content). */
+export async function readBody(request: Request, limit: number): Promise<string | undefined> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > limit) return undefined;
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}

@@ -1,0 +1,81 @@
+/**
+ * Test networks: two network namespaces joined by a veth pair, made and removed by the test (root only).
+ * Nothing here touches the host's own interfaces; every name carries the test's PID so runs never collide.
+ */
+
+/** A pair of namespaces: `server` holds `serverIf` with `serverIp`, `client` holds `clientIf` (no address). */
+export interface NetnsPair {
+  server: string;
+  client: string;
+  serverIf: string;
+  clientIf: string;
+  serverIp: string;
+  /** Runs a command inside a namespace and waits for it (bounded by `timeoutMs`). */
+  exec(ns: string, cmd: string[], timeoutMs?: number): Promise<{ code: number; out: string; err: string }>;
+  /** Starts a long-running command inside a namespace. */
+  spawn(ns: string, cmd: string[]): Bun.Subprocess<"ignore", "pipe", "pipe">;
+  remove(): void;
+}
+
+function ip(...args: string[]): { code: number; err: string } {
+  const r = Bun.spawnSync(["ip", ...args], { stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode ?? 1, err: r.stderr.toString().trim() };
+}
+
+/** Why namespaces cannot be made here, or undefined when they can. */
+export function netnsUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return "network namespace tests need root (CI runs as root)";
+  if (Bun.spawnSync(["ip", "-V"], { stdout: "pipe", stderr: "pipe" }).exitCode !== 0) return "`ip` (iproute2) is not installed";
+  return undefined;
+}
+
+/** Creates the pair with `serverIp/24` on the server side. Throws with `ip`'s message on failure. */
+export function createNetnsPair(tag: string, serverIp = "10.99.0.2"): NetnsPair {
+  const id = `${tag}${process.pid}`.slice(0, 10);
+  const server = `vq-${id}-s`;
+  const client = `vq-${id}-c`;
+  const serverIf = `vs${id}`.slice(0, 15);
+  const clientIf = `vc${id}`.slice(0, 15);
+  const remove = (): void => {
+    ip("netns", "del", server);
+    ip("netns", "del", client);
+  };
+  remove();
+  const steps: string[][] = [
+    ["netns", "add", server],
+    ["netns", "add", client],
+    ["link", "add", serverIf, "type", "veth", "peer", "name", clientIf],
+    ["link", "set", serverIf, "netns", server],
+    ["link", "set", clientIf, "netns", client],
+    ["-n", server, "addr", "add", `${serverIp}/24`, "dev", serverIf],
+    ["-n", server, "link", "set", serverIf, "up"],
+    ["-n", server, "link", "set", "lo", "up"],
+    ["-n", client, "link", "set", clientIf, "up"],
+    ["-n", client, "link", "set", "lo", "up"],
+  ];
+  for (const s of steps) {
+    const r = ip(...s);
+    if (r.code !== 0) {
+      remove();
+      throw new Error(`ip ${s.join(" ")}: ${r.err}`);
+    }
+  }
+  return {
+    server,
+    client,
+    serverIf,
+    clientIf,
+    serverIp,
+    async exec(ns, cmd, timeoutMs = 20_000) {
+      const p = Bun.spawn(["ip", "netns", "exec", ns, ...cmd], { stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => p.kill(), timeoutMs);
+      const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      clearTimeout(timer);
+      return { code, out, err };
+    },
+    spawn(ns, cmd) {
+      return Bun.spawn(["ip", "netns", "exec", ns, ...cmd], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    },
+    remove,
+  };
+}
