@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { PREVIEW_FLAGS } from "../cmd/preview/index.ts";
 import { VALIDATE_FLAGS } from "../cmd/validate/index.ts";
+import { STANDALONE_FLAGS } from "../cmd/standalone/index.ts";
 import { PENDING } from "../cmd/vaquero/_pending.ts";
 import type { FlagSpec } from "../internal/config/index.ts";
 import { FINDING_CODES } from "../pkg/sot/index.ts";
@@ -39,6 +40,7 @@ describe("docs/cli.md", () => {
   const verbs: [string, readonly FlagSpec[]][] = [
     ["validate", VALIDATE_FLAGS],
     ["preview", PREVIEW_FLAGS],
+    ["standalone", STANDALONE_FLAGS],
     ...Object.entries(PENDING).map(([verb, p]): [string, readonly FlagSpec[]] => [verb, p.flags]),
   ];
   const cases = verbs.flatMap(([verb, flags]) => flags.map((f) => [verb, f.name] as const));

@@ -28,21 +28,6 @@ const ipxeDir: FlagSpec = {
 
 /** The pending verbs and their flags (ARCHITECTURE.md "Command line"). */
 export const PENDING: Record<string, PendingVerb> = {
-  standalone: {
-    synopsis: "--sot DIR|GIT-URL [--ref REF] [--site ID] --data-dir DIR [--http-addr H:P] [--dhcp-iface IF,…] [--tftp-addr H:P]",
-    description: "Server and agent in one process with one embedded store: compiles --sot, stages it on its site and serves it.",
-    flags: [
-      sot,
-      ref,
-      { name: "site", kind: "string", arg: "ID", help: "site to serve (needed when the SoT has several)" },
-      dataDir,
-      http("0.0.0.0:8080"),
-      dhcpIface,
-      tftpAddr,
-      ipxeDir,
-      sotPoll,
-    ],
-  },
   server: {
     synopsis: "--sot GIT-URL|DIR [--ref REF] --data-dir DIR [--http-addr H:P] [--etcd-endpoints URL,…] [--lease-ttl 2s]",
     description: "The control plane: webhooks, git fetch, compile, releases, staging, rollouts, fleet status.",

@@ -7,6 +7,7 @@ import { type Io, reportError } from "../../internal/cli/index.ts";
 import { helpText, parseConfig } from "../../internal/config/index.ts";
 import pkg from "../../package.json" with { type: "json" };
 import { runPreview } from "../preview/index.ts";
+import { runStandalone } from "../standalone/index.ts";
 import { runValidate } from "../validate/index.ts";
 import { PENDING } from "./_pending.ts";
 
@@ -16,6 +17,7 @@ export const VERSION: string = pkg.version;
 const VERBS: Record<string, (argv: readonly string[], io: Io) => Promise<number>> = {
   validate: runValidate,
   preview: runPreview,
+  standalone: runStandalone,
 };
 
 const USAGE = `usage: vaquero <verb> [flags]
@@ -23,7 +25,7 @@ const USAGE = `usage: vaquero <verb> [flags]
 Bare-metal provisioning from a git Source of Truth.
 
 verbs:
-  standalone   server and agent in one process, one embedded store (not built yet)
+  standalone   serve one site: HTTP boot, TFTP, DHCP on one interface, status (no rollouts yet)
   server       control plane: webhooks, compile, releases, staging, rollouts (not built yet)
   agent        one datacenter: DHCP, TFTP, HTTP boot, IPMI, state engine (not built yet)
   validate     load, check and render a whole SoT; exit 0 valid, 1 findings, 2 unreadable

@@ -26,6 +26,8 @@ export interface AgentAppOptions {
   site(): StagedSite | undefined;
   /** The site's asset directory, when it has one. */
   assets?: PathGuard;
+  /** The iPXE builds, served at `/ipxe/` for UEFI HTTP boot. */
+  ipxe?: PathGuard;
   log: Logger;
   /** Largest `/state` body accepted (default 64 KiB). */
   maxStateBody?: number;
@@ -89,16 +91,8 @@ export function createAgentApp(o: AgentAppOptions) {
         return renderFailure(o.log, mac, e);
       }
     })
-    .get("/assets/*", ({ params, request }) => {
-      if (!o.assets) return errorResponse("ASSET_NOT_FOUND", "this site has no asset directory");
-      let name: string;
-      try {
-        name = decodeURIComponent(params["*"]);
-      } catch {
-        return errorResponse("PATH_INVALID", "asset path is not valid percent-encoding");
-      }
-      return serveAsset(o.assets, name, request);
-    })
+    .get("/assets/*", ({ params, request }) => fromDir(o.assets, "this site has no asset directory", params["*"], request))
+    .get("/ipxe/*", ({ params, request }) => fromDir(o.ipxe, "this agent has no iPXE directory", params["*"], request))
     .post(
       "/state",
       async ({ request }) => {
@@ -171,6 +165,17 @@ export function createAgentApp(o: AgentAppOptions) {
       o.log.warn({ err: String(error) }, "agent API error");
       return errorResponse("BAD_REQUEST", code === "PARSE" ? "malformed request" : "request failed");
     });
+}
+
+function fromDir(guard: PathGuard | undefined, none: string, raw: string, request: Request): Promise<Response> | Response {
+  if (!guard) return errorResponse("ASSET_NOT_FOUND", none);
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    return errorResponse("PATH_INVALID", "path is not valid percent-encoding");
+  }
+  return serveAsset(guard, name, request);
 }
 
 function renderFailure(log: Logger, mac: string, e: unknown): Response {

@@ -1,0 +1,45 @@
+/** Flags and configuration schema of `vaquero standalone` (ARCHITECTURE.md "Command line"). */
+import * as v from "valibot";
+import { type FlagSpec, LOG_LEVEL_FLAG, LogLevel } from "../../internal/config/index.ts";
+
+/** Flags of `standalone`. */
+export const STANDALONE_FLAGS: FlagSpec[] = [
+  { name: "sot", kind: "string", arg: "DIR|GIT-URL", help: "the Source of Truth (required)" },
+  { name: "ref", kind: "string", arg: "REF", help: "branch, tag or commit (git sources only; default HEAD)" },
+  { name: "site", kind: "string", arg: "ID", help: "site to serve (needed when the SoT has several)" },
+  { name: "data-dir", kind: "string", arg: "DIR", help: "state directory (created, mode 0700; required)" },
+  { name: "http-addr", kind: "string", arg: "H:P", default: "0.0.0.0:8080", help: "HTTP listen address" },
+  { name: "dhcp-iface", kind: "list", arg: "IF,…", help: "interface to serve DHCP on (overrides the site's agent.interfaces)" },
+  { name: "tftp-addr", kind: "string", arg: "H:P", default: "0.0.0.0:69", help: "TFTP listen address" },
+  { name: "ipxe-dir", kind: "string", arg: "DIR", default: "/usr/lib/ipxe", help: "where iPXE builds are read from" },
+  { name: "sot-poll", kind: "string", arg: "DURATION", help: "poll --sot for new commits this often (not built yet)" },
+  { name: "timeout", kind: "number", arg: "SECONDS", default: 30, help: "network timeout for remote repositories" },
+  { ...LOG_LEVEL_FLAG, default: "info" },
+];
+
+const HostPort = v.pipe(
+  v.string(),
+  v.regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|\[[0-9a-f:]+\]):\d{1,5}$/i, "want HOST:PORT, e.g. 0.0.0.0:8080"),
+  v.check((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port must be at most 65535"),
+);
+
+/** The validated configuration of `standalone`. */
+export const StandaloneSchema = v.object({
+  sot: v.pipe(v.string("is required"), v.minLength(1, "must not be empty")),
+  ref: v.optional(v.string()),
+  site: v.optional(v.string()),
+  "data-dir": v.pipe(v.string("is required"), v.minLength(1, "must not be empty")),
+  "http-addr": HostPort,
+  "dhcp-iface": v.optional(v.array(v.string())),
+  "tftp-addr": HostPort,
+  "ipxe-dir": v.string(),
+  "sot-poll": v.optional(v.string()),
+  timeout: v.pipe(v.number(), v.minValue(1, "must be at least 1")),
+  "log-level": LogLevel,
+});
+
+/** Splits `host:port`. */
+export function splitHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(":");
+  return { host: s.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(s.slice(i + 1)) };
+}

@@ -1,0 +1,207 @@
+/**
+ * `vaquero standalone`: compiles --sot, stages its site at once, and serves it: the agent HTTP API, TFTP with the
+ * iPXE builds, and DHCP on the one interface named by --dhcp-iface (or the site's `agent.interfaces`). Wiring
+ * only: build in order, start, wait for SIGINT/SIGTERM, stop.
+ */
+import { mkdir } from "node:fs/promises";
+import { networkInterfaces } from "node:os";
+import type { Io } from "../../internal/cli/index.ts";
+import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../internal/config/index.ts";
+import { VaqueroError } from "../../internal/errors/index.ts";
+import { createLogger, type Logger } from "../../internal/log/index.ts";
+import { createPathGuard, type PathGuard } from "../../internal/pathguard/index.ts";
+import { createAgentApp, type StagedSite, stageSite } from "../../pkg/api/index.ts";
+import { chooseBootProgram } from "../../pkg/boot/index.ts";
+import { createDhcpServer, createLeasePool, type DhcpServer, type DhcpSubnet, type Reservation } from "../../pkg/dhcp/index.ts";
+import type { Bundle } from "../../pkg/sot/index.ts";
+import { createTftpServer, dirSource, type TftpServer } from "../../pkg/tftp/index.ts";
+import { compileSource } from "../common/index.ts";
+import { STANDALONE_FLAGS, StandaloneSchema, splitHostPort } from "./_flags.ts";
+
+export { STANDALONE_FLAGS } from "./_flags.ts";
+
+const SYNOPSIS = "--sot DIR|GIT-URL [--ref REF] [--site ID] --data-dir DIR [--http-addr H:P] [--dhcp-iface IF] [--tftp-addr H:P]";
+const DESCRIPTION = `Server and agent in one process: compiles --sot, stages it on its site and serves it (HTTP boot
+scripts, configs, assets and status; TFTP with the iPXE builds; DHCP on one interface). Runs until SIGINT or
+SIGTERM. Exit 1 when the SoT is invalid, 2 when a flag, the SoT location or a port is wrong.`;
+
+/** Runs `standalone` until a signal; returns the exit code. */
+export async function runStandalone(argv: readonly string[], io: Io, flags: FlagSpec[] = STANDALONE_FLAGS): Promise<number> {
+  const parsed = parseConfig("standalone", argv, flags, { env: io.env });
+  if (parsed.help) {
+    io.out(helpText("standalone", SYNOPSIS, DESCRIPTION, flags));
+    return 0;
+  }
+  if (parsed.positionals.length) throw usage(`unexpected argument "${parsed.positionals[0]}"`);
+  const cfg = validateConfig("standalone", StandaloneSchema, parsed);
+  if (cfg["sot-poll"]) throw usage("--sot-poll is not built yet; restart standalone to pick up a new commit");
+  const bundleAndRelease = await compileSource(cfg.sot, cfg, io, (result, tree) => {
+    if (!result.valid) {
+      const errors = result.findings.filter((f) => f.severity === "error");
+      for (const f of errors.slice(0, 20)) io.err(`${f.file}:${f.line}:${f.column}: ${f.code} ${f.message}\n`);
+      io.err(`vaquero standalone: ${tree.location} has ${errors.length} error(s); nothing is served (run vaquero validate)\n`);
+      return undefined;
+    }
+    const ids = [...result.sites.keys()];
+    const id = cfg.site ?? (ids.length === 1 ? ids[0] : undefined);
+    if (id === undefined) throw usage(`the SoT has ${ids.length} sites (${ids.join(", ")}); pick one with --site`);
+    const site = result.sites.get(id);
+    if (!site) throw usage(`site "${id}" is not in the SoT; sites: ${ids.join(", ")}`);
+    return { bundle: site.bundle, release: result.release?.id ?? "unknown" };
+  });
+  if (!bundleAndRelease) return 1;
+  const { bundle, release } = bundleAndRelease;
+  const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY });
+  await mkdir(cfg["data-dir"], { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+    throw new VaqueroError("DATA_DIR", `vaquero standalone: cannot create --data-dir ${cfg["data-dir"]}: ${e.code ?? e.message}`, {
+      exitCode: 2,
+    });
+  });
+  const staged = stageSite(bundle, release, () => new Date());
+  const stops: (() => Promise<void> | void)[] = [];
+  try {
+    const assets = await optionalGuard(bundle.site.agent.assets.dir, "site asset directory", log);
+    const ipxe = await optionalGuard(cfg["ipxe-dir"], "--ipxe-dir", log);
+    const app = createAgentApp({ site: () => staged, log, ...(assets ? { assets } : {}), ...(ipxe ? { ipxe } : {}) });
+    const http = splitHostPort(cfg["http-addr"]);
+    const server = listen(
+      () => Bun.serve({ hostname: http.host, port: http.port, fetch: (req) => app.handle(req) }),
+      `HTTP on ${cfg["http-addr"]}`,
+    );
+    stops.push(() => server.stop(true));
+    log.info({ site: bundle.site.id, release, http: `${server.hostname}:${server.port}` }, "serving HTTP");
+    if (ipxe) stops.push(await startTftp(cfg["tftp-addr"], ipxe.root, staged, log));
+    const ifaces = cfg["dhcp-iface"] ?? bundle.site.agent.interfaces;
+    stops.push(...(await startDhcp(ifaces, bundle, staged, log)));
+    await waitForSignal();
+    log.info("stopping");
+    return 0;
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+  }
+}
+
+function usage(msg: string): VaqueroError {
+  return new VaqueroError("USAGE", `vaquero standalone: ${msg} (see vaquero standalone --help)`, { exitCode: 2 });
+}
+
+async function optionalGuard(dir: string | undefined, what: string, log: Logger): Promise<PathGuard | undefined> {
+  if (!dir) return undefined;
+  try {
+    return await createPathGuard(dir);
+  } catch {
+    log.warn({ dir }, `${what} does not exist; not served`);
+    return undefined;
+  }
+}
+
+function listen<T>(start: () => T, what: string): T {
+  try {
+    return start();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "";
+    const why =
+      code === "EADDRINUSE"
+        ? "address in use"
+        : code === "EACCES"
+          ? "permission denied (a port below 1024 needs root)"
+          : (e as Error).message;
+    throw new VaqueroError("LISTEN", `vaquero standalone: cannot serve ${what}: ${why}`, { exitCode: 2 });
+  }
+}
+
+async function startTftp(addr: string, root: string, staged: StagedSite, log: Logger): Promise<() => Promise<void>> {
+  const { host, port } = splitHostPort(addr);
+  const byIp = new Map<string, string>();
+  for (const h of staged.bundle.hosts) for (const i of h.interfaces) byIp.set(i.ipv4, i.mac);
+  let tftp: TftpServer;
+  try {
+    tftp = await createTftpServer({
+      address: host,
+      port,
+      files: await dirSource(root),
+      log,
+      onEvent: (e) => {
+        const mac = byIp.get(e.peer.address);
+        if (mac)
+          staged.tracker.record(mac, "tftp", e.type, { file: e.file, bytes: e.bytes, ms: e.ms, ...(e.error ? { error: e.error } : {}) });
+      },
+    });
+  } catch (e) {
+    throw new VaqueroError("LISTEN", `vaquero standalone: cannot serve TFTP on ${addr}: ${(e as Error).message}`, { exitCode: 2 });
+  }
+  log.info({ tftp: addr, root }, "serving TFTP");
+  return () => tftp.close();
+}
+
+async function startDhcp(ifaces: string[], bundle: Bundle, staged: StagedSite, log: Logger): Promise<(() => Promise<void>)[]> {
+  const mode = bundle.site.agent.dhcp;
+  if (ifaces.length === 0 || mode === "off") {
+    log.info({ mode }, mode === "off" ? "DHCP is off for this site" : "DHCP is off: no --dhcp-iface and no agent.interfaces");
+    return [];
+  }
+  if (ifaces.length > 1) throw usage(`DHCP serves one interface per process in this version, got ${ifaces.join(", ")}`);
+  const iface = ifaces[0] as string;
+  const serverId = networkInterfaces()[iface]?.find((a) => a.family === "IPv4")?.address;
+  if (!serverId) throw usage(`interface ${iface} does not exist or has no IPv4 address`);
+  const subnets = new Map<string, DhcpSubnet>(bundle.site.subnets.map((s) => [s.id, { ...s, dns: s.dns ?? [], ntp: s.ntp ?? [] }]));
+  const reservations = new Map<string, Reservation>();
+  for (const h of bundle.hosts) {
+    for (const i of h.interfaces) {
+      const subnet = subnets.get(i.subnet);
+      if (subnet) reservations.set(i.mac, { host: h.name, ipv4: i.ipv4, ...(i.hostname ? { hostname: i.hostname } : {}), subnet });
+    }
+  }
+  const poolSubnet = bundle.site.subnets.find((s) => s.pool);
+  const pool =
+    poolSubnet?.pool && mode === "server"
+      ? {
+          leases: createLeasePool({
+            start: poolSubnet.pool.start,
+            end: poolSubnet.pool.end,
+            exclude: [...[...reservations.values()].map((r) => r.ipv4), serverId],
+            leaseSeconds: 3600,
+            now: Date.now,
+          }),
+          subnet: subnets.get(poolSubnet.id) as DhcpSubnet,
+        }
+      : undefined;
+  const agentUrl = `http://${serverId}:${new URL(bundle.site.agent.url).port || "80"}`;
+  const context = {
+    mode,
+    serverId,
+    leaseSeconds: 3600,
+    lookup: { reservation: (mac: string) => reservations.get(mac) },
+    boot: (f: Parameters<typeof chooseBootProgram>[0]) => chooseBootProgram(f, { agentUrl }),
+    ...(pool ? { pool } : {}),
+  };
+  const servers: DhcpServer[] = [];
+  for (const port of mode === "proxy" ? [67, 4011] : [67]) {
+    servers.push(
+      await createDhcpServer({
+        address: "0.0.0.0",
+        port,
+        context,
+        log,
+        onEvent: (event) => {
+          const { mac, type, ...detail } = event;
+          if (mac && type !== "ignored") staged.tracker.record(mac, "dhcp", type, detail);
+        },
+      }),
+    );
+  }
+  log.info({ iface, serverId, mode, pool: pool ? `${poolSubnet?.pool?.start}-${poolSubnet?.pool?.end}` : "none" }, "serving DHCP");
+  return servers.map((s) => () => s.close());
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+      resolve();
+    };
+    process.on("SIGINT", done);
+    process.on("SIGTERM", done);
+  });
+}
