@@ -157,6 +157,55 @@ describe.skipIf(why !== undefined)(`vaquero standalone answers DHCP${why ? ` (sk
   });
   afterAll(() => net?.remove());
 
+  test("refuses to serve addresses beside another DHCP server, naming it", async () => {
+    if (!net) throw new Error("no network");
+    await net.exec(net.client, ["ip", "addr", "add", "10.0.0.3/24", "dev", net.clientIf]);
+    const subnet = { cidr: "10.0.0.0/24", dns: [], ntp: [] };
+    const rogueConfig = {
+      serverId: "10.0.0.3",
+      mode: "server",
+      agentUrl: "http://10.0.0.3",
+      reservations: {},
+      pool: { start: "10.0.0.100", end: "10.0.0.110", subnet },
+    };
+    const rogue = net.spawn(net.client, [process.execPath, join(ROOT, "test/_helpers/dhcp-serve.ts"), JSON.stringify(rogueConfig)]);
+    try {
+      const reader = rogue.stdout.getReader();
+      const first = await reader.read();
+      expect(new TextDecoder().decode(first.value)).toContain("ready");
+      const p = Bun.spawn(
+        [
+          "ip",
+          "netns",
+          "exec",
+          net.server,
+          bin,
+          "standalone",
+          "--sot",
+          "sot",
+          "--data-dir",
+          "data",
+          "--http-addr",
+          "10.0.0.2:8080",
+          "--tftp-addr",
+          "10.0.0.2:69",
+          "--dhcp-iface",
+          net.serverIf,
+        ],
+        { cwd: work, stdout: "pipe", stderr: "pipe" },
+      );
+      const timer = setTimeout(() => p.kill(), 20_000);
+      const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+      clearTimeout(timer);
+      expect(code).toBe(2);
+      expect(err).toContain("another DHCP server (10.0.0.3) answers on");
+    } finally {
+      rogue.kill("SIGTERM");
+      await rogue.exited;
+      await net.exec(net.client, ["ip", "addr", "del", "10.0.0.3/24", "dev", net.clientIf]);
+    }
+  });
+
   test("udhcpc in another namespace gets the host's reservation, and the DHCP exchange joins the trace", async () => {
     if (!net) throw new Error("no network");
     const s = await start(

@@ -12,7 +12,15 @@ import { createLogger, type Logger } from "../../internal/log/index.ts";
 import { createPathGuard, type PathGuard } from "../../internal/pathguard/index.ts";
 import { createAgentApp, type StagedSite, stageSite } from "../../pkg/api/index.ts";
 import { chooseBootProgram } from "../../pkg/boot/index.ts";
-import { createDhcpServer, createLeasePool, type DhcpServer, type DhcpSubnet, type Reservation } from "../../pkg/dhcp/index.ts";
+import {
+  createDhcpServer,
+  createLeasePool,
+  type DhcpServer,
+  type DhcpSubnet,
+  directedBroadcast,
+  probeDhcpServers,
+  type Reservation,
+} from "../../pkg/dhcp/index.ts";
 import type { Bundle } from "../../pkg/sot/index.ts";
 import { createTftpServer, dirSource, type TftpServer } from "../../pkg/tftp/index.ts";
 import { compileSource } from "../common/index.ts";
@@ -144,6 +152,18 @@ async function startDhcp(ifaces: string[], bundle: Bundle, staged: StagedSite, l
   const iface = ifaces[0] as string;
   const serverId = networkInterfaces()[iface]?.find((a) => a.family === "IPv4")?.address;
   if (!serverId) throw usage(`interface ${iface} does not exist or has no IPv4 address`);
+  if (mode === "server") {
+    // Full DHCP beside another server would hand out conflicting answers: look before serving.
+    const probe = await probeDhcpServers({ broadcast: directedBroadcast(serverId) ?? "255.255.255.255" });
+    if ("skipped" in probe) log.warn({ iface, reason: probe.skipped }, "could not check for another DHCP server");
+    else if (probe.servers.length) {
+      throw new VaqueroError(
+        "DHCP_ROGUE",
+        `vaquero standalone: another DHCP server (${probe.servers.join(", ")}) answers on ${iface}; set \`dhcp: proxy\` in the site's env to boot beside it, or stop it`,
+        { exitCode: 2 },
+      );
+    }
+  }
   const subnets = new Map<string, DhcpSubnet>(bundle.site.subnets.map((s) => [s.id, { ...s, dns: s.dns ?? [], ntp: s.ntp ?? [] }]));
   const reservations = new Map<string, Reservation>();
   for (const h of bundle.hosts) {
