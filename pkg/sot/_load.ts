@@ -349,3 +349,14 @@ function unwrap(s: Record<string, unknown> | undefined, val: unknown): Record<st
   }
   return cur;
 }
+
+/** Line and column of a character offset in a text. */
+export function textWhere(file: string, text: string, offset: number): Where {
+  let line = 1;
+  let last = -1;
+  for (let i = text.indexOf("\n"); i !== -1 && i < offset; i = text.indexOf("\n", i + 1)) {
+    line++;
+    last = i;
+  }
+  return { file, line, column: offset - last };
+}
