@@ -1,0 +1,126 @@
+/**
+ * bench/boot/tftp: one 50 MB file fetched with the `atftp` client at blksize 512/1468/8192 × window 1/4/16 from
+ * Vaquero's server, from `in.tftpd` (tftpd-hpa; no windowsize, so window 1 only) and from `atftpd`, all on
+ * 127.0.0.1 high ports in the same run. Prints a Markdown table of MB/s per server and Vaquero's ratios.
+ *
+ *   bun bench/boot/tftp.ts [--mb 50] [--timeout 60]
+ *
+ * Needs Debian `atftp` and `atftpd` installed; tftpd-hpa conflicts with atftpd, so its `in.tftpd` is unpacked
+ * into a temporary folder (`apt-get download tftpd-hpa` + `dpkg-deb -x`) unless TFTPD_HPA points at one.
+ * A run that does not finish in time (a stall) is shown as "stall"; a run whose bytes differ as "corrupt".
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { silentLogger } from "../../internal/log/index.ts";
+import { createTftpServer, dirSource } from "../../pkg/tftp/index.ts";
+import { atftp, requireClient, run } from "../../test/_helpers/tftp-clients.ts";
+
+const arg = (name: string, def: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? def : Number(process.argv[i + 1]);
+};
+const MB = arg("mb", 50);
+const TIMEOUT_MS = arg("timeout", 60) * 1000;
+const BLKSIZES = [512, 1468, 8192];
+const WINDOWS = [1, 4, 16];
+const PORTS = { vaquero: 27069, "tftpd-hpa": 27070, atftpd: 27071 } as const;
+type ServerName = keyof typeof PORTS;
+
+const work = mkdtempSync(join(tmpdir(), "vaquero-bench-tftp-"));
+const root = join(work, "root");
+const out = join(work, "out");
+mkdirSync(root);
+mkdirSync(out);
+const file = randomBytes(MB * 1_000_000);
+writeFileSync(join(root, "payload.bin"), file);
+
+/** in.tftpd from tftpd-hpa: TFTPD_HPA, or unpacked from the Debian archive into the work folder. */
+async function tftpdHpa(): Promise<string> {
+  if (process.env.TFTPD_HPA) return process.env.TFTPD_HPA;
+  const deb = join(work, "deb");
+  mkdirSync(deb);
+  const dl = await run(["apt-get", "download", "tftpd-hpa"], deb, 120_000);
+  if (dl.code !== 0) throw new Error(`apt-get download tftpd-hpa failed: ${dl.stderr.trim()}`);
+  const name = (await run(["sh", "-c", "ls tftpd-hpa_*.deb"], deb)).stdout.trim();
+  const x = await run(["dpkg-deb", "-x", name, join(deb, "root")], deb);
+  if (x.code !== 0) throw new Error(`dpkg-deb -x ${name} failed: ${x.stderr.trim()}`);
+  return join(deb, "root/usr/sbin/in.tftpd");
+}
+
+async function waitListening(port: number): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const ss = await run(["ss", "-Hlun", `sport = :${port}`], work);
+    if (ss.stdout.trim() !== "") return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`nothing listens on udp 127.0.0.1:${port}`);
+}
+
+async function fetchOnce(port: number, blksize: number, windowsize: number): Promise<number | "stall" | "corrupt" | "error"> {
+  const local = join(out, `${port}-${blksize}-${windowsize}`);
+  const r = await atftp(port, "payload.bin", local, out, blksize, windowsize, TIMEOUT_MS);
+  if (r.ms >= TIMEOUT_MS - 50) return "stall";
+  if (r.code !== 0) return "error";
+  const got = readFileSync(local);
+  rmSync(local);
+  if (!got.equals(file)) return "corrupt";
+  return MB / (r.ms / 1000);
+}
+
+const results = new Map<string, number | string>();
+const key = (s: ServerName, b: number, w: number): string => `${s}/${b}/${w}`;
+
+async function bench(server: ServerName, windows: number[]): Promise<void> {
+  for (const b of BLKSIZES) {
+    for (const w of windows) {
+      const v = await fetchOnce(PORTS[server], b, w);
+      results.set(key(server, b, w), v);
+      console.error(`${server} blksize ${b} window ${w}: ${typeof v === "number" ? `${v.toFixed(1)} MB/s` : v}`);
+    }
+  }
+}
+
+requireClient("atftp");
+const procs: ReturnType<typeof Bun.spawn>[] = [];
+const vaquero = await createTftpServer({ address: "127.0.0.1", port: PORTS.vaquero, files: await dirSource(root), log: silentLogger() });
+try {
+  await bench("vaquero", WINDOWS);
+  await vaquero.close();
+
+  const hpa = await tftpdHpa();
+  procs.push(
+    Bun.spawn([hpa, "-L", "-s", "-u", "root", "-a", `127.0.0.1:${PORTS["tftpd-hpa"]}`, root], { stdout: "ignore", stderr: "pipe" }),
+  );
+  await waitListening(PORTS["tftpd-hpa"]);
+  await bench("tftpd-hpa", [1]);
+
+  const atftpdArgs = ["--daemon", "--no-fork", "--user", "root.root", "--bind-address", "127.0.0.1", "--port", String(PORTS.atftpd)];
+  procs.push(Bun.spawn(["atftpd", ...atftpdArgs, "--logfile", "/dev/null", root], { stdout: "ignore", stderr: "pipe" }));
+  await waitListening(PORTS.atftpd);
+  await bench("atftpd", WINDOWS);
+} finally {
+  await vaquero.close();
+  for (const p of procs) p.kill("SIGKILL");
+  rmSync(work, { recursive: true, force: true });
+}
+
+const cell = (v: number | string | undefined): string => (v === undefined ? "–" : typeof v === "number" ? v.toFixed(1) : v);
+const ratio = (a: number | string | undefined, b: number | string | undefined): string =>
+  typeof a === "number" && typeof b === "number" ? `${(a / b).toFixed(2)}×` : "–";
+const lines = [
+  `${MB} MB over 127.0.0.1, atftp client, MB/s (10^6 bytes/s), one run each`,
+  "",
+  "| blksize | window | vaquero | tftpd-hpa | atftpd | vaquero / tftpd-hpa | vaquero / atftpd |",
+  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+];
+for (const b of BLKSIZES) {
+  for (const w of WINDOWS) {
+    const v = results.get(key("vaquero", b, w));
+    const h = results.get(key("tftpd-hpa", b, w));
+    const a = results.get(key("atftpd", b, w));
+    lines.push(`| ${b} | ${w} | ${cell(v)} | ${cell(h)} | ${cell(a)} | ${ratio(v, h)} | ${ratio(v, a)} |`);
+  }
+}
+console.log(lines.join("\n"));
