@@ -83,7 +83,18 @@ describe("architecture", () => {
   });
 
   test("inside pkg/, imports go down: api → domain (state, boot, lifecycle, coord) → ground (sot, dhcp, tftp, ipmi, store)", () => {
-    const level: Record<string, number> = { api: 3, state: 2, boot: 2, lifecycle: 2, coord: 2, sot: 1, dhcp: 1, tftp: 1, ipmi: 1, store: 1 };
+    const level: Record<string, number> = {
+      api: 3,
+      state: 2,
+      boot: 2,
+      lifecycle: 2,
+      coord: 2,
+      sot: 1,
+      dhcp: 1,
+      tftp: 1,
+      ipmi: 1,
+      store: 1,
+    };
     const bad: string[] = [];
     for (const [from, targets] of edges) {
       const a = packageOf(from);
