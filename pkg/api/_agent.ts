@@ -63,7 +63,7 @@ export function createAgentApp(o: AgentAppOptions) {
         return new Response(exitScript(why), { headers: IPXE });
       }
       try {
-        const served = bootFor(s.bundle, s.renderer, mac, next.boot);
+        const served = servedFor(s, mac, next.boot);
         if ("code" in served) return errorResponse("BOOT_UNKNOWN", `boot "${next.boot}" is not in site "${s.bundle.site.id}"`);
         s.tracker.record(mac, "http", "boot.ipxe", { boot: served.boot, uuid: query.uuid, arch: query.arch });
         return new Response(served.script, { headers: IPXE });
@@ -82,7 +82,7 @@ export function createAgentApp(o: AgentAppOptions) {
       if (!boot)
         return errorResponse("NO_CONFIG", `MAC ${mac} has no stage to configure (${next && "exit" in next ? next.exit : "unknown"})`);
       try {
-        const served = bootFor(s.bundle, s.renderer, mac, boot);
+        const served = servedFor(s, mac, boot);
         if ("code" in served) return errorResponse("BOOT_UNKNOWN", `boot "${boot}" is not used in site "${s.bundle.site.id}"`);
         if (!served.config) return errorResponse("NO_CONFIG", `boot "${boot}" has no unattended config`);
         s.tracker.record(mac, "http", "config", { boot, type: served.config.type });
@@ -165,6 +165,26 @@ export function createAgentApp(o: AgentAppOptions) {
       o.log.warn({ err: String(error) }, "agent API error");
       return errorResponse("BAD_REQUEST", code === "PARSE" ? "malformed request" : "request failed");
     });
+}
+
+/**
+ * What a machine is served for a boot, rendered once per staged release: scripts and configs are pure
+ * functions of (bundle, host, boot), so they are kept until the next release replaces the staged site.
+ */
+const servedCache = new WeakMap<StagedSite, Map<string, ReturnType<typeof bootFor>>>();
+function servedFor(s: StagedSite, mac: string, boot: string): ReturnType<typeof bootFor> {
+  let cache = servedCache.get(s);
+  if (!cache) {
+    cache = new Map();
+    servedCache.set(s, cache);
+  }
+  const key = `${mac} ${boot}`;
+  let hit = cache.get(key);
+  if (!hit) {
+    hit = bootFor(s.bundle, s.renderer, mac, boot);
+    cache.set(key, hit);
+  }
+  return hit;
 }
 
 function fromDir(guard: PathGuard | undefined, none: string, raw: string, request: Request): Promise<Response> | Response {
