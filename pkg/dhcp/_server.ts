@@ -89,7 +89,7 @@ export async function createDhcpServer(o: DhcpServerOptions): Promise<DhcpServer
     socket.send(bytes, to.port, to.address, (err) => {
       if (err) o.log.warn({ ...summary, to: `${to.address}:${to.port}`, err: err.message }, "dhcp reply not sent");
     });
-    o.log.info({ ...summary, event: outcome.event.type, to: `${to.address}:${to.port}` }, "dhcp reply");
+    o.log.debug({ ...summary, event: outcome.event.type, to: `${to.address}:${to.port}` }, "dhcp reply");
   });
   return {
     address: () => {
