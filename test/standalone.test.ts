@@ -4,7 +4,7 @@
  * configuration with one line and exit 2.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -65,6 +65,10 @@ beforeAll(() => {
   cpSync(join(ROOT, "dist/vaquero"), bin);
   mkdirSync(ipxeDir);
   writeFileSync(join(ipxeDir, "undionly.kpxe"), Buffer.alloc(70_000, 7));
+  // As in Debian's ipxe package, where ipxe.efi links to /boot/ipxe.efi: the operator's directory is trusted.
+  writeFileSync(join(work, "ipxe.efi.real"), "efi");
+  symlinkSync(join(work, "ipxe.efi.real"), join(ipxeDir, "ipxe.efi"));
+  writeFileSync(join(ipxeDir, "secret.txt"), "not a boot program");
   cpSync(join(ROOT, "test/fixtures/_valid-base"), join(work, "sot"), { recursive: true });
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -99,6 +103,14 @@ describe("vaquero standalone on loopback", () => {
     expect(readFileSync(tftpOut).equals(Buffer.alloc(70_000, 7))).toBe(true);
     const ipxeHttp = await fetch(`${base}/ipxe/undionly.kpxe`);
     expect((await ipxeHttp.arrayBuffer()).byteLength).toBe(70_000);
+    expect(await (await fetch(`${base}/ipxe/ipxe.efi`)).text()).toBe("efi");
+    expect((await fetch(`${base}/ipxe/secret.txt`)).status).toBe(404);
+    const efiOut = join(work, "got.efi");
+    expect(Bun.spawnSync(["curl", "-s", "-o", efiOut, `tftp://127.0.0.1:${tftp}/ipxe.efi`], { timeout: 20_000 }).exitCode).toBe(0);
+    expect(readFileSync(efiOut, "utf8")).toBe("efi");
+    expect(
+      Bun.spawnSync(["curl", "-s", "-o", join(work, "x"), `tftp://127.0.0.1:${tftp}/secret.txt`], { timeout: 20_000 }).exitCode,
+    ).not.toBe(0);
     const trace = (await (await fetch(`${base}/status/machines/${MAC}`)).json()) as {
       state: string;
       events: { source: string; type: string }[];

@@ -3,26 +3,26 @@
  * iPXE builds, and DHCP on the one interface named by --dhcp-iface (or the site's `agent.interfaces`). Wiring
  * only: build in order, start, wait for SIGINT/SIGTERM, stop.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
+import { join } from "node:path";
 import type { Io } from "../../internal/cli/index.ts";
 import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../internal/config/index.ts";
 import { VaqueroError } from "../../internal/errors/index.ts";
 import { createLogger, type Logger } from "../../internal/log/index.ts";
 import { createPathGuard, type PathGuard } from "../../internal/pathguard/index.ts";
 import { createAgentApp, type StagedSite, stageSite } from "../../pkg/api/index.ts";
-import { chooseBootProgram } from "../../pkg/boot/index.ts";
+import { chooseBootProgram, PROGRAMS } from "../../pkg/boot/index.ts";
 import {
   createDhcpServer,
   createLeasePool,
   type DhcpServer,
   type DhcpSubnet,
-  directedBroadcast,
   probeDhcpServers,
   type Reservation,
 } from "../../pkg/dhcp/index.ts";
 import type { Bundle } from "../../pkg/sot/index.ts";
-import { createTftpServer, dirSource, type TftpServer } from "../../pkg/tftp/index.ts";
+import { createTftpServer, type TftpServer, virtualSource } from "../../pkg/tftp/index.ts";
 import { compileSource } from "../common/index.ts";
 import { STANDALONE_FLAGS, StandaloneSchema, splitHostPort } from "./_flags.ts";
 
@@ -69,8 +69,8 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
   const stops: (() => Promise<void> | void)[] = [];
   try {
     const assets = await optionalGuard(bundle.site.agent.assets.dir, "site asset directory", log);
-    const ipxe = await optionalGuard(cfg["ipxe-dir"], "--ipxe-dir", log);
-    const app = createAgentApp({ site: () => staged, log, ...(assets ? { assets } : {}), ...(ipxe ? { ipxe } : {}) });
+    const programs = await loadBootPrograms(cfg["ipxe-dir"], log);
+    const app = createAgentApp({ site: () => staged, log, programs, ...(assets ? { assets } : {}) });
     const http = splitHostPort(cfg["http-addr"]);
     const server = listen(
       () => Bun.serve({ hostname: http.host, port: http.port, fetch: (req) => app.handle(req) }),
@@ -78,7 +78,7 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
     );
     stops.push(() => server.stop(true));
     log.info({ site: bundle.site.id, release, http: `${server.hostname}:${server.port}` }, "serving HTTP");
-    if (ipxe) stops.push(await startTftp(cfg["tftp-addr"], ipxe.root, staged, log));
+    if (programs.size) stops.push(await startTftp(cfg["tftp-addr"], programs, staged, log));
     const ifaces = cfg["dhcp-iface"] ?? bundle.site.agent.interfaces;
     stops.push(...(await startDhcp(ifaces, bundle, staged, log)));
     await waitForSignal();
@@ -118,7 +118,23 @@ function listen<T>(start: () => T, what: string): T {
   }
 }
 
-async function startTftp(addr: string, root: string, staged: StagedSite, log: Logger): Promise<() => Promise<void>> {
+/**
+ * The boot programs of the iPXE directory, read once into memory by their names in pkg/boot's PROGRAMS. The
+ * directory is the operator's, so its symbolic links are followed (Debian's `ipxe.efi` links to /boot); the
+ * names a machine may ask for are only these, so no request reaches the file system.
+ */
+async function loadBootPrograms(dir: string, log: Logger): Promise<Map<string, Uint8Array>> {
+  const programs = new Map<string, Uint8Array>();
+  for (const name of Object.values(PROGRAMS)) {
+    const bytes = await readFile(join(dir, name)).catch(() => undefined);
+    if (bytes) programs.set(name, new Uint8Array(bytes));
+  }
+  if (programs.size === 0) log.warn({ dir }, "no iPXE build found in --ipxe-dir; TFTP is not served");
+  else log.info({ dir, programs: [...programs.keys()] }, "boot programs loaded");
+  return programs;
+}
+
+async function startTftp(addr: string, programs: Map<string, Uint8Array>, staged: StagedSite, log: Logger): Promise<() => Promise<void>> {
   const { host, port } = splitHostPort(addr);
   const byIp = new Map<string, string>();
   for (const h of staged.bundle.hosts) for (const i of h.interfaces) byIp.set(i.ipv4, i.mac);
@@ -127,7 +143,7 @@ async function startTftp(addr: string, root: string, staged: StagedSite, log: Lo
     tftp = await createTftpServer({
       address: host,
       port,
-      files: await dirSource(root),
+      files: virtualSource(programs),
       log,
       onEvent: (e) => {
         const mac = byIp.get(e.peer.address);
@@ -138,7 +154,7 @@ async function startTftp(addr: string, root: string, staged: StagedSite, log: Lo
   } catch (e) {
     throw new VaqueroError("LISTEN", `vaquero standalone: cannot serve TFTP on ${addr}: ${(e as Error).message}`, { exitCode: 2 });
   }
-  log.info({ tftp: addr, root }, "serving TFTP");
+  log.info({ tftp: addr }, "serving TFTP");
   return () => tftp.close();
 }
 
@@ -151,10 +167,10 @@ async function startDhcp(ifaces: string[], bundle: Bundle, staged: StagedSite, l
   if (ifaces.length > 1) throw usage(`DHCP serves one interface per process in this version, got ${ifaces.join(", ")}`);
   const iface = ifaces[0] as string;
   const serverId = networkInterfaces()[iface]?.find((a) => a.family === "IPv4")?.address;
-  if (!serverId) throw usage(`interface ${iface} does not exist or has no IPv4 address`);
+  if (!serverId) throw usage(`interface ${iface} does not exist, is down (no carrier), or has no IPv4 address`);
   if (mode === "server") {
     // Full DHCP beside another server would hand out conflicting answers: look before serving.
-    const probe = await probeDhcpServers({ broadcast: directedBroadcast(serverId) ?? "255.255.255.255" });
+    const probe = await probeDhcpServers({ source: serverId });
     if ("skipped" in probe) log.warn({ iface, reason: probe.skipped }, "could not check for another DHCP server");
     else if (probe.servers.length) {
       throw new VaqueroError(

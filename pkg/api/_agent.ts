@@ -26,8 +26,8 @@ export interface AgentAppOptions {
   site(): StagedSite | undefined;
   /** The site's asset directory, when it has one. */
   assets?: PathGuard;
-  /** The iPXE builds, served at `/ipxe/` for UEFI HTTP boot. */
-  ipxe?: PathGuard;
+  /** The boot programs (iPXE builds) by name, served at `/ipxe/<name>` for UEFI HTTP boot. */
+  programs?: ReadonlyMap<string, Uint8Array>;
   log: Logger;
   /** Largest `/state` body accepted (default 64 KiB). */
   maxStateBody?: number;
@@ -92,7 +92,11 @@ export function createAgentApp(o: AgentAppOptions) {
       }
     })
     .get("/assets/*", ({ params, request }) => fromDir(o.assets, "this site has no asset directory", params["*"], request))
-    .get("/ipxe/*", ({ params, request }) => fromDir(o.ipxe, "this agent has no iPXE directory", params["*"], request))
+    .get("/ipxe/*", ({ params }) => {
+      const body = o.programs?.get(params["*"]);
+      if (!body) return errorResponse("ASSET_NOT_FOUND", `boot program "${params["*"].slice(0, 80)}" is not served here`);
+      return new Response(body, { headers: { "content-type": "application/octet-stream", "content-length": String(body.byteLength) } });
+    })
     .post(
       "/state",
       async ({ request }) => {

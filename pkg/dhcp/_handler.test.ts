@@ -80,6 +80,7 @@ describe("server mode", () => {
       lease: get.u32(reply, Opt.LEASE_TIME),
       vendor: get.str(reply, Opt.VENDOR_CLASS),
       search: [...(get.bytes(reply, 119) ?? [])],
+      pxe: [...(get.bytes(reply, Opt.VENDOR_SPECIFIC) ?? [])],
     }).toEqual({
       type: MessageType.OFFER,
       server: "10.0.0.2",
@@ -93,6 +94,7 @@ describe("server mode", () => {
       lease: 3600,
       vendor: "PXEClient",
       search: [3, 0x6c, 0x61, 0x62, 0],
+      pxe: [6, 1, 8, 255],
     });
   });
   test("iPXE is sent to the HTTP script, not given iPXE again", () => {

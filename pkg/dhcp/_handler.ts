@@ -88,6 +88,8 @@ export interface DhcpOutcome {
 }
 
 const ZERO = "0.0.0.0";
+/** Option 43 with PXE discovery control (sub-option 6) = 8: use the boot file of this reply (PXE 2.1 §2.2.5). */
+const PXE_BOOT_FILE_HERE = Uint8Array.of(6, 1, 8, 255);
 
 /** Firmware facts of a request. */
 export function firmwareOf(p: DhcpPacket): FirmwareFacts {
@@ -213,6 +215,9 @@ function addBoot(reply: DhcpPacket, ctx: DhcpContext, program: BootProgram): voi
     reply.siaddr = ctx.serverId;
     reply.file = program.file;
     reply.options.set(...put.str(Opt.VENDOR_CLASS, "PXEClient"));
+    // PXE discovery control (sub-option 6) = 8: the boot file is in this reply. Without option 43, a PXE client
+    // that sees option 60 "PXEClient" asks a boot server on port 4011 instead (OVMF does).
+    reply.options.set(Opt.VENDOR_SPECIFIC, PXE_BOOT_FILE_HERE);
   } else if (program.kind === "http") {
     reply.file = program.url;
     reply.options.set(...put.str(Opt.VENDOR_CLASS, "HTTPClient"));
@@ -303,8 +308,7 @@ function proxy(req: DhcpPacket, ctx: DhcpContext, type: number, program: BootPro
   const reply = replyBase(req, ctx, replyType);
   addBoot(reply, ctx, program);
   if (program.kind !== "http") reply.options.set(...put.str(Opt.VENDOR_CLASS, "PXEClient"));
-  // PXE discovery control (sub-option 6) = 8: boot file name is in this reply, skip the boot-server discovery.
-  reply.options.set(Opt.VENDOR_SPECIFIC, Uint8Array.of(6, 1, 8, 255));
+  reply.options.set(Opt.VENDOR_SPECIFIC, PXE_BOOT_FILE_HERE);
   return { reply, event: { type: replyType === MessageType.OFFER ? "offer" : "ack", ...base, ...fileOf(program), reason: "proxy" } };
 }
 

@@ -10,8 +10,8 @@ import { get, MessageType, Opt, put } from "./_options.ts";
 
 /** Options of {@link probeDhcpServers}. */
 export interface ProbeOptions {
-  /** Where to send the DISCOVER: the segment's broadcast address. */
-  broadcast: string;
+  /** The agent's address on the segment: the DISCOVER leaves from it, so it goes out on that interface. */
+  source: string;
   /** How long to listen for offers (default 2000 ms). */
   timeoutMs?: number;
 }
@@ -24,17 +24,28 @@ export type ProbeResult = { servers: string[] } | { skipped: string };
  * port 68 is taken, e.g. by the host's own DHCP client.
  */
 export async function probeDhcpServers(o: ProbeOptions): Promise<ProbeResult> {
-  const socket = createSocket({ type: "udp4", reuseAddr: false });
-  const bound = await new Promise<string | undefined>((resolve) => {
-    socket.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
-    socket.bind(68, "0.0.0.0", () => resolve(undefined));
-  });
-  if (bound !== undefined) {
-    socket.close();
-    return { skipped: `cannot bind port 68 (${bound})` };
+  // Offers come back as broadcasts, which only a wildcard socket hears; the DISCOVER leaves from the source.
+  const bind = async (address: string): Promise<ReturnType<typeof createSocket> | string> => {
+    const s = createSocket({ type: "udp4", reuseAddr: true });
+    const err = await new Promise<string | undefined>((resolve) => {
+      s.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      s.bind(68, address, () => resolve(undefined));
+    });
+    if (err !== undefined) {
+      s.close();
+      return err;
+    }
+    s.setBroadcast(true);
+    return s;
+  };
+  const listener = await bind("0.0.0.0");
+  if (typeof listener === "string") return { skipped: `cannot bind port 68 (${listener})` };
+  const sender = await bind(o.source);
+  if (typeof sender === "string") {
+    listener.close();
+    return { skipped: `cannot bind ${o.source}:68 (${sender})` };
   }
   try {
-    socket.setBroadcast(true);
     const mac = randomBytes(6);
     mac[0] = ((mac[0] ?? 0) & 0xfe) | 0x02; // unicast, locally administered
     const chaddr = new Uint8Array(16);
@@ -58,18 +69,23 @@ export async function probeDhcpServers(o: ProbeOptions): Promise<ProbeResult> {
       options: new Map([put.u8(Opt.MESSAGE_TYPE, MessageType.DISCOVER), put.str(Opt.VENDOR_CLASS, "vaquero-probe")]),
     };
     const servers = new Set<string>();
-    socket.on("message", (msg, rinfo) => {
+    const onMessage = (msg: Buffer, rinfo: { address: string }): void => {
       try {
         const p = decodeDhcp(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
         if (p.op === 2 && p.xid === xid && get.messageType(p) === MessageType.OFFER) servers.add(get.ip(p, Opt.SERVER_ID) ?? rinfo.address);
       } catch {
         // not a DHCP reply: ignore
       }
-    });
-    await new Promise<void>((resolve, reject) => socket.send(encodeDhcp(discover), 67, o.broadcast, (e) => (e ? reject(e) : resolve())));
+    };
+    listener.on("message", onMessage);
+    sender.on("message", onMessage);
+    await new Promise<void>((resolve, reject) =>
+      sender.send(encodeDhcp(discover), 67, "255.255.255.255", (e) => (e ? reject(e) : resolve())),
+    );
     await Bun.sleep(o.timeoutMs ?? 2000);
     return { servers: [...servers].sort() };
   } finally {
-    socket.close();
+    listener.close();
+    sender.close();
   }
 }

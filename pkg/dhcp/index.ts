@@ -48,4 +48,4 @@ export {
 export { get, MessageType, Opt, put } from "./_options.ts";
 export { createLeasePool, type LeasePool, type PoolLease, type PoolOptions } from "./_pool.ts";
 export { type ProbeOptions, type ProbeResult, probeDhcpServers } from "./_probe.ts";
-export { createDhcpServer, type DhcpServer, type DhcpServerOptions, destination, directedBroadcast } from "./_server.ts";
+export { createDhcpServer, type DhcpServer, type DhcpServerOptions, destination } from "./_server.ts";

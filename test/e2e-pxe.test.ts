@@ -1,0 +1,409 @@
+/**
+ * End to end with real firmware nobody on the project wrote: `vaquero standalone` (the compiled binary) serves a
+ * bridge in a network namespace, and QEMU VMs on taps of that bridge network-boot from it (TCG, no KVM):
+ *
+ * - SeaBIOS + the iPXE ROM: iPXE's DHCP (user class `iPXE`) gets `http://10.0.0.2:8080/boot.ipxe` directly;
+ * - OVMF: its own PXE gets `ipxe.efi` over TFTP, and that iPXE comes back for the HTTP script.
+ *
+ * Each then boots Debian's cloud kernel and a busybox initramfs (test/_helpers/pxe-image.ts) whose udhcpc must get
+ * the host's reserved address from Vaquero, and which posts `mac=<mac>&event=booted&ip=<lease>` to `/state`.
+ * The test reads the machine's boot trace from `/status/machines/<mac>`.
+ *
+ * Needs root (skipped otherwise) and the packages of scripts/pxe-deps.sh (fails, naming them, when one is missing).
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { netnsUnavailable } from "./_helpers/netns.ts";
+import { buildPxeImage, type PxeImage, pxeImageToolsMissing } from "./_helpers/pxe-image.ts";
+import { type Firmware, qemuMissing, startVm, type Vm, type VmExit } from "./_helpers/qemu.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const AGENT_IP = "10.0.0.2";
+const AGENT = `http://${AGENT_IP}:8080`;
+const IPXE_DIR = "/usr/lib/ipxe";
+/** Bound on one VM's life: firmware, iPXE, kernel, initramfs and its report (23–36 s measured under TCG). */
+const VM_TIMEOUT_MS = 120_000;
+
+/** One VM per firmware, each a host of the site with a fixed MAC and a reserved address. */
+const MACHINES: Record<Firmware, { host: string; mac: string; ipv4: string }> = {
+  bios: { host: "pxe-bios", mac: "52:54:00:9e:00:01", ipv4: "10.0.0.11" },
+  uefi: { host: "pxe-uefi", mac: "52:54:00:9e:00:02", ipv4: "10.0.0.12" },
+};
+
+const id = String(process.pid).slice(-7);
+const NS = `vq-pxe-${id}`;
+const BRIDGE = `vqpbr${id}`;
+const KEEP = `vqpk${id}`;
+const SINK = `${NS}-k`;
+const tapOf = (fw: Firmware): string => `vqpt${id}${fw === "bios" ? "b" : "u"}`;
+
+interface Lab {
+  work: string;
+  image: PxeImage;
+  agent: Bun.Subprocess<"ignore", "pipe", "pipe">;
+}
+
+let lab: Promise<Lab> | undefined;
+let agentProc: Bun.Subprocess<"ignore", "pipe", "pipe"> | undefined;
+let workDir: string | undefined;
+const vms: Vm[] = [];
+let passed = 0;
+/** The agent's log so far (JSON lines, the last 400 kB). */
+let agentLog = (): string => "";
+
+function sh(cmd: string[], timeoutMs = 20_000): { code: number; out: string; err: string } {
+  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe", timeout: timeoutMs });
+  return { code: r.exitCode ?? 1, out: r.stdout.toString(), err: r.stderr.toString().trim() };
+}
+
+/** Everything the test needs that is not here, with the Debian package to install. */
+function missingPackages(): string[] {
+  const out = [...qemuMissing(), ...pxeImageToolsMissing()];
+  for (const f of ["ipxe.efi", "undionly.kpxe"]) if (!Bun.file(join(IPXE_DIR, f)).size) out.push(`${IPXE_DIR}/${f} (Debian package ipxe)`);
+  if (Bun.which("curl") === null) out.push("curl (Debian package curl)");
+  return out;
+}
+
+/** The namespace: a bridge holding the agent's address, one tap per VM, no uplink, no NAT. */
+function createNetwork(): void {
+  removeNetwork();
+  const steps: string[][] = [
+    ["netns", "add", NS],
+    ["-n", NS, "link", "set", "lo", "up"],
+    ["-n", NS, "link", "add", BRIDGE, "type", "bridge"],
+    ["-n", NS, "addr", "add", `${AGENT_IP}/24`, "dev", BRIDGE],
+    // A bridge has carrier only while a port has; Node's networkInterfaces() (which `--dhcp-iface` reads) omits
+    // an interface without it, and the taps get carrier only once QEMU opens them. A veth port whose peer sits,
+    // up and unaddressed, in a second namespace of its own keeps it up (no uplink; and the peer is not in the
+    // agent's namespace, where the DHCP socket, bound to 0.0.0.0 on every interface, would see each packet twice).
+    ["netns", "add", SINK],
+    ["-n", NS, "link", "add", `${KEEP}a`, "type", "veth", "peer", "name", `${KEEP}b`],
+    ["-n", NS, "link", "set", `${KEEP}b`, "netns", SINK],
+    ["-n", SINK, "link", "set", `${KEEP}b`, "up"],
+    ["-n", NS, "link", "set", `${KEEP}a`, "master", BRIDGE],
+    ["-n", NS, "link", "set", `${KEEP}a`, "up"],
+    ["-n", NS, "link", "set", BRIDGE, "up"],
+  ];
+  for (const fw of ["bios", "uefi"] as const) {
+    steps.push(
+      ["-n", NS, "tuntap", "add", "dev", tapOf(fw), "mode", "tap"],
+      ["-n", NS, "link", "set", tapOf(fw), "master", BRIDGE],
+      ["-n", NS, "link", "set", tapOf(fw), "up"],
+    );
+  }
+  for (const s of steps) {
+    const r = sh(["ip", ...s]);
+    if (r.code !== 0) throw new Error(`ip ${s.join(" ")}: ${r.err}`);
+  }
+}
+
+/** Kills whatever still runs in the namespaces (by PID, from `ip netns pids`), then deletes them with the bridge and taps. */
+function removeNetwork(): void {
+  for (const ns of [NS, SINK]) {
+    const pids = sh(["ip", "netns", "pids", ns]).out.split(/\s+/).filter(Boolean).map(Number);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    sh(["ip", "netns", "del", ns]);
+  }
+}
+
+/** The SoT of the test: the shape of test/fixtures/_valid-base, with an os served from the agent's asset dir. */
+function writeSot(dir: string, assets: string): void {
+  const files: Record<string, string> = {
+    "os/pxe-report.yml": [
+      "id: pxe-report",
+      "name: Debian cloud kernel and a busybox initramfs that reports booted",
+      "family: debian",
+      'version: "12"',
+      "kernel: vmlinuz",
+      "initrd:",
+      "  - initrd.img",
+      "cmdline:",
+      "  console: ttyS0",
+      '  vaquero.report: "{{ env.agent.url }}/state"',
+      "",
+    ].join("\n"),
+    "boot/pxe-report.yml": "id: pxe-report\nos: pxe-report\n",
+    "workflows/report.yml": "id: report\nstages:\n  - pxe-report\n",
+    "sites/s1/env.yml": [
+      "id: s1",
+      "agent:",
+      `  url: ${AGENT}`,
+      "  dhcp: server",
+      `  assets: {dir: ${JSON.stringify(assets)}}`,
+      "subnets:",
+      "  - id: prov",
+      "    cidr: 10.0.0.0/24",
+      "    gateway: 10.0.0.1",
+      "    dns: [10.0.0.1]",
+      "    pool: {start: 10.0.0.200, end: 10.0.0.250}",
+      "",
+    ].join("\n"),
+    "sites/s1/cluster-vms.yml": [
+      "hosts:",
+      ...Object.values(MACHINES).flatMap((m) => [
+        `  - name: ${m.host}`,
+        "    workflow: report",
+        "    interfaces:",
+        `      - mac: "${m.mac}"`,
+        "        subnet: prov",
+        `        ipv4: ${m.ipv4}`,
+      ]),
+      "",
+    ].join("\n"),
+  };
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, ".."), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+}
+
+/** Starts `vaquero standalone` in the namespace and waits for its "serving DHCP" line. */
+async function startAgent(work: string, bin: string): Promise<Pick<Lab, "agent">> {
+  const agent = Bun.spawn(
+    [
+      "ip",
+      "netns",
+      "exec",
+      NS,
+      bin,
+      "standalone",
+      "--sot",
+      "sot",
+      "--data-dir",
+      "data",
+      "--dhcp-iface",
+      BRIDGE,
+      "--http-addr",
+      `${AGENT_IP}:8080`,
+      "--tftp-addr",
+      `${AGENT_IP}:69`,
+      "--ipxe-dir",
+      IPXE_DIR,
+      "--log-level",
+      "debug",
+    ],
+    { cwd: work, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } },
+  );
+  agentProc = agent;
+  let log = "";
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of agent.stderr) log = (log + decoder.decode(chunk)).slice(-400_000);
+  })();
+  void new Response(agent.stdout).text();
+  const deadline = Date.now() + 20_000;
+  while (!log.includes('"serving DHCP"')) {
+    if (agent.exitCode !== null || agent.signalCode !== null) throw new Error(`vaquero standalone exited (${agent.exitCode}): ${log}`);
+    if (Date.now() > deadline) throw new Error(`vaquero standalone did not start serving DHCP within 20 s: ${log}`);
+    await Bun.sleep(100);
+  }
+  agentLog = () => log;
+  return { agent };
+}
+
+async function setUp(): Promise<Lab> {
+  const missing = missingPackages();
+  if (missing.length) {
+    throw new Error(`e2e PXE test: missing ${missing.join(", ")}. Install them with scripts/pxe-deps.sh (as root).`);
+  }
+  const work = mkdtempSync(join(tmpdir(), "vq-e2e-pxe-"));
+  workDir = work;
+  const image = buildPxeImage();
+  const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe", timeout: 120_000 });
+  if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
+  const bin = join(work, "vaquero");
+  cpSync(join(ROOT, "dist/vaquero"), bin);
+  writeSot(join(work, "sot"), image.dir);
+  mkdirSync(join(work, "vms"));
+  createNetwork();
+  return { work, image, ...(await startAgent(work, bin)) };
+}
+
+interface TraceEvent {
+  at: string;
+  source: string;
+  type: string;
+  detail: Record<string, unknown>;
+}
+interface Trace {
+  state: string;
+  events: TraceEvent[];
+}
+
+/** `GET /status/machines/<mac>` from inside the namespace. */
+function readTrace(mac: string): Trace | string {
+  const r = sh(["ip", "netns", "exec", NS, "curl", "-s", "--max-time", "5", `${AGENT}/status/machines/${mac}`]);
+  if (r.code !== 0) return `curl exit ${r.code}: ${r.err}`;
+  try {
+    return JSON.parse(r.out) as Trace;
+  } catch {
+    return `not JSON: ${r.out.slice(0, 500)}`;
+  }
+}
+
+const kind = (e: TraceEvent): string => `${e.source}:${e.type}`;
+
+/**
+ * Finds `want` in order (not necessarily adjacent) in the trace; each step may also test the event. Returns the
+ * matched events, or the first step not found.
+ */
+function inOrder(events: TraceEvent[], want: [string, (e: TraceEvent) => boolean][]): TraceEvent[] | string {
+  const found: TraceEvent[] = [];
+  let i = 0;
+  for (const [k, ok] of want) {
+    while (i < events.length && !(kind(events[i] as TraceEvent) === k && ok(events[i] as TraceEvent))) i++;
+    if (i === events.length) return `no ${k} matching ${ok.toString()} after ${found.map(kind).join(", ") || "the start"}`;
+    found.push(events[i] as TraceEvent);
+    i++;
+  }
+  return found;
+}
+
+const any = (): boolean => true;
+
+/** Serial-console lines after which the boot cannot succeed any more (nothing else ends a VM early). */
+const FIRMWARE_GAVE_UP = [
+  // OVMF: PXE over IPv4 failed (it goes on with IPv6 and HTTP boot, which this test does not serve).
+  /BdsDxe: failed to load Boot\d+ "UEFI PXEv4[^\n]*/,
+  // iPXE (on the serial console through SeaBIOS's sercon, or ipxe.efi's own console): autoboot gave up.
+  /No more network devices[^\n]*/,
+  /Kernel panic - not syncing[^\n]*/,
+];
+
+/** Boots one VM, waits for it to report (or for its bound), and returns its trace with everything a failure needs. */
+async function boot(fw: Firmware): Promise<{ trace: Trace | string; exit: VmExit; diagnostics: string }> {
+  const l = await lab;
+  if (!l) throw new Error("no lab");
+  const m = MACHINES[fw];
+  const vm = startVm({
+    ns: NS,
+    name: `vq-pxe-${id}-${fw}`,
+    tap: tapOf(fw),
+    mac: m.mac,
+    firmware: fw,
+    dir: join(l.work, "vms"),
+    timeoutMs: VM_TIMEOUT_MS,
+  });
+  vms.push(vm);
+  let done: VmExit | undefined;
+  void vm.exited.then((e) => {
+    done = e;
+  });
+  let gaveUp: string | undefined;
+  // Until the VM powers off (the initramfs does so right after its report) or reaches its bound: once the report
+  // is in, the VM gets a little longer to power off; once the firmware has given up, waiting longer proves nothing.
+  while (!done) {
+    await Promise.race([vm.exited, Bun.sleep(1000)]);
+    if (done) break;
+    const t = readTrace(m.mac);
+    if (typeof t !== "string" && t.events.some((e) => kind(e) === "state:booted")) {
+      await Promise.race([vm.exited, Bun.sleep(15_000)]);
+      break;
+    }
+    const serial = vm.serialTail(300);
+    gaveUp = FIRMWARE_GAVE_UP.map((re) => re.exec(serial)?.[0]).find(Boolean);
+    if (gaveUp) break;
+  }
+  const exit = await vm.stop();
+  const trace = readTrace(m.mac);
+  const agentTail = agentLog().trim().split("\n").slice(-25).join("\n");
+  const diagnostics = [
+    `VM ${fw} (${m.mac}): exit code ${exit.code}${exit.timedOut ? `, killed after ${VM_TIMEOUT_MS / 1000} s` : ""}, ${Math.round(exit.ms / 1000)} s`,
+    gaveUp ? `stopped early: the firmware gave up ("${gaveUp.trim()}")` : "",
+    exit.stderr ? `qemu stderr: ${exit.stderr}` : "",
+    `trace: ${typeof trace === "string" ? trace : trace.events.map((e) => `${kind(e)} ${JSON.stringify(e.detail)}`).join("\n  ")}`,
+    `--- serial console (${vm.serialLog}), last lines:\n${vm.serialTail(40)}`,
+    `--- firmware debug port (${vm.debugLog}), last lines:\n${vm.debugTail(15)}`,
+    `--- vaquero standalone log, last lines:\n${agentTail}`,
+  ]
+    .filter(Boolean)
+    .join("\n");
+  return { trace, exit, diagnostics };
+}
+
+/** Fails with the whole story of the boot when a check does not hold. */
+function check(ok: boolean, what: string, diagnostics: string): void {
+  if (!ok) throw new Error(`${what}\n${diagnostics}`);
+}
+
+const why = netnsUnavailable();
+describe.skipIf(why !== undefined)(`real PXE firmware network-boots from vaquero standalone${why ? ` (skipped: ${why})` : ""}`, () => {
+  afterAll(async () => {
+    for (const vm of vms) await vm.stop();
+    if (agentProc) {
+      agentProc.kill("SIGTERM");
+      const timer = setTimeout(() => agentProc?.kill("SIGKILL"), 5000);
+      await agentProc.exited;
+      clearTimeout(timer);
+    }
+    removeNetwork();
+    if (!workDir) return;
+    if (passed === vms.length) rmSync(workDir, { recursive: true, force: true });
+    else {
+      // Keep the serial, firmware and agent logs of a failed boot for a closer look; drop the rest (the binary is ~110 MB).
+      for (const f of ["vaquero", "sot", "data"]) rmSync(join(workDir, f), { recursive: true, force: true });
+      writeFileSync(join(workDir, "vaquero.log"), agentLog());
+      console.error(`e2e PXE: a boot failed; VM serial and firmware logs and the agent's log are kept in ${workDir}`);
+    }
+  }, 30_000);
+
+  test(
+    "SeaBIOS + the iPXE ROM: DHCP straight to the HTTP script, kernel and initramfs from /assets, the initramfs's lease is the reservation, it reports booted",
+    async () => {
+      lab ??= setUp();
+      const { trace, diagnostics } = await boot("bios");
+      const m = MACHINES.bios;
+      check(typeof trace !== "string", "the agent did not answer /status/machines", diagnostics);
+      const t = trace as Trace;
+      const steps = inOrder(t.events, [
+        ["dhcp:offer", (e) => e.detail.ip === m.ipv4 && e.detail.file === `${AGENT}/boot.ipxe`],
+        ["dhcp:ack", (e) => e.detail.ip === m.ipv4 && e.detail.file === `${AGENT}/boot.ipxe`],
+        ["http:boot.ipxe", (e) => e.detail.boot === "pxe-report"],
+        ["dhcp:ack", (e) => e.detail.ip === m.ipv4],
+        ["state:booted", any],
+      ]);
+      check(typeof steps !== "string", `boot trace incomplete: ${steps}`, diagnostics);
+      const booted = (steps as TraceEvent[])[4] as TraceEvent;
+      check(booted.detail.ip === m.ipv4, `the initramfs's udhcpc got ${booted.detail.ip}, not the reservation ${m.ipv4}`, diagnostics);
+      expect(booted.detail).toMatchObject({ ip: m.ipv4, iface: "eth0" });
+      expect(t.state).toBe("installing");
+      passed++;
+    },
+    VM_TIMEOUT_MS + 120_000,
+  );
+
+  test(
+    "OVMF: its own PXE fetches ipxe.efi over TFTP, iPXE comes back for the HTTP script, the initramfs's lease is the reservation, it reports booted",
+    async () => {
+      lab ??= setUp();
+      const { trace, diagnostics } = await boot("uefi");
+      const m = MACHINES.uefi;
+      check(typeof trace !== "string", "the agent did not answer /status/machines", diagnostics);
+      const t = trace as Trace;
+      const steps = inOrder(t.events, [
+        ["dhcp:offer", (e) => e.detail.ip === m.ipv4 && e.detail.file === "ipxe.efi"],
+        ["dhcp:ack", (e) => e.detail.ip === m.ipv4 && e.detail.file === "ipxe.efi"],
+        ["tftp:transfer-done", (e) => e.detail.file === "ipxe.efi"],
+        ["dhcp:ack", (e) => e.detail.ip === m.ipv4 && e.detail.file === `${AGENT}/boot.ipxe`],
+        ["http:boot.ipxe", (e) => e.detail.boot === "pxe-report"],
+        ["dhcp:ack", (e) => e.detail.ip === m.ipv4],
+        ["state:booted", any],
+      ]);
+      check(typeof steps !== "string", `boot trace incomplete: ${steps}`, diagnostics);
+      const booted = (steps as TraceEvent[])[6] as TraceEvent;
+      check(booted.detail.ip === m.ipv4, `the initramfs's udhcpc got ${booted.detail.ip}, not the reservation ${m.ipv4}`, diagnostics);
+      expect(booted.detail).toMatchObject({ ip: m.ipv4, iface: "eth0" });
+      expect(t.state).toBe("installing");
+      passed++;
+    },
+    VM_TIMEOUT_MS + 120_000,
+  );
+});
