@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createNetnsPair, type NetnsPair, netnsUnavailable } from "./_helpers/netns.ts";
+import { createNetnsPair, type NetnsPair, netnsUnavailable, udhcpc } from "./_helpers/netns.ts";
 
 const why = netnsUnavailable();
 const missing = ["busybox", "dhclient"].filter((b) => Bun.spawnSync(["sh", "-c", `command -v ${b}`]).exitCode !== 0);
@@ -47,39 +47,10 @@ async function stopServer(): Promise<void> {
   server = undefined;
 }
 
-/** Sets the client's MAC, runs udhcpc once and returns the variables its script saw. */
-async function udhcpc(mac: string, extra: string[] = []): Promise<Record<string, string>> {
+/** udhcpc from the client namespace of this file's network. */
+function client(mac: string, extra: string[] = []): Promise<Record<string, string>> {
   if (!net) throw new Error("no network");
-  await net.exec(net.client, ["ip", "link", "set", net.clientIf, "address", mac]);
-  const out = join(work, `udhcpc-${mac.replaceAll(":", "")}.env`);
-  const script = join(work, "udhcpc.sh");
-  writeFileSync(script, `#!/bin/sh\n[ "$1" = bound ] && env > ${out}\nexit 0\n`, { mode: 0o755 });
-  rmSync(out, { force: true });
-  const r = await net.exec(net.client, [
-    "busybox",
-    "udhcpc",
-    "-i",
-    net.clientIf,
-    "-n",
-    "-q",
-    "-f",
-    "-t",
-    "4",
-    "-T",
-    "1",
-    "-O",
-    "hostname",
-    "-s",
-    script,
-    ...extra,
-  ]);
-  if (r.code !== 0) return { exit: String(r.code), stderr: r.err };
-  return Object.fromEntries(
-    readFileSync(out, "utf8")
-      .split("\n")
-      .filter((l) => l.includes("="))
-      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-  );
+  return udhcpc(net, work, mac, extra);
 }
 
 describe.skipIf(why !== undefined)(`DHCP against real clients${why ? ` (skipped: ${why})` : ""}`, () => {
@@ -100,7 +71,7 @@ describe.skipIf(why !== undefined)(`DHCP against real clients${why ? ` (skipped:
       agentUrl: "http://10.99.0.2:8080",
       reservations: { [KNOWN]: { host: "node-1", ipv4: "10.99.0.11", subnet } },
     });
-    const env = await udhcpc(KNOWN);
+    const env = await client(KNOWN);
     expect({
       ip: env.ip,
       subnet: env.subnet,
@@ -122,12 +93,12 @@ describe.skipIf(why !== undefined)(`DHCP against real clients${why ? ` (skipped:
   });
 
   test("a PXE vendor class gets the boot program in the same exchange", async () => {
-    const env = await udhcpc(KNOWN, ["-V", "PXEClient:Arch:00000:UNDI:002001"]);
+    const env = await client(KNOWN, ["-V", "PXEClient:Arch:00000:UNDI:002001"]);
     expect([env.ip, env.boot_file, env.siaddr]).toEqual(["10.99.0.11", "undionly.kpxe", "10.99.0.2"]);
   });
 
   test("an unknown machine gets nothing without a pool, and a pool address with one", async () => {
-    const none = await udhcpc("52:54:00:99:00:99");
+    const none = await client("52:54:00:99:00:99");
     expect(none.exit).toBe("1");
     await stopServer();
     await startServer({
@@ -137,9 +108,9 @@ describe.skipIf(why !== undefined)(`DHCP against real clients${why ? ` (skipped:
       reservations: { [KNOWN]: { host: "node-1", ipv4: "10.99.0.11", subnet } },
       pool: { start: "10.99.0.200", end: "10.99.0.201", subnet },
     });
-    expect((await udhcpc("52:54:00:99:00:a1")).ip).toBe("10.99.0.200");
-    expect((await udhcpc("52:54:00:99:00:b1")).ip).toBe("10.99.0.201");
-    expect((await udhcpc(KNOWN)).ip).toBe("10.99.0.11");
+    expect((await client("52:54:00:99:00:a1")).ip).toBe("10.99.0.200");
+    expect((await client("52:54:00:99:00:b1")).ip).toBe("10.99.0.201");
+    expect((await client(KNOWN)).ip).toBe("10.99.0.11");
   });
 
   test("ISC dhclient gets the reserved address", async () => {

@@ -8,22 +8,14 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writ
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createNetnsPair, type NetnsPair, netnsUnavailable } from "./_helpers/netns.ts";
+import { createNetnsPair, type NetnsPair, netnsUnavailable, udhcpc } from "./_helpers/netns.ts";
+import { freePort } from "./_helpers/ports.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const work = mkdtempSync(join(tmpdir(), "vq-standalone-"));
 const bin = join(work, "vaquero");
 const ipxeDir = join(work, "ipxe");
 const MAC = "52:54:00:00:00:01";
-
-/** A free TCP port on 127.0.0.1 (closed again before use). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Starts the binary and waits for the line that says HTTP is served (or for it to exit). */
 async function start(args: string[], wrap: string[] = []) {
@@ -225,31 +217,8 @@ describe.skipIf(why !== undefined)(`vaquero standalone answers DHCP${why ? ` (sk
       ["ip", "netns", "exec", net.server],
     );
     expect(s.exited).toBe(false);
-    await net.exec(net.client, ["ip", "link", "set", net.clientIf, "address", MAC]);
-    const env = join(work, "udhcpc.env");
-    const script = join(work, "udhcpc.sh");
-    writeFileSync(script, `#!/bin/sh\n[ "$1" = bound ] && env > ${env}\nexit 0\n`, { mode: 0o755 });
-    const r = await net.exec(net.client, [
-      "busybox",
-      "udhcpc",
-      "-i",
-      net.clientIf,
-      "-n",
-      "-q",
-      "-f",
-      "-t",
-      "4",
-      "-T",
-      "1",
-      "-s",
-      script,
-      "-V",
-      "PXEClient:Arch:00000:UNDI:002001",
-    ]);
-    expect(r.code).toBe(0);
-    const vars = readFileSync(env, "utf8");
-    expect(vars).toContain("ip=10.0.0.11\n");
-    expect(vars).toContain("boot_file=undionly.kpxe\n");
+    const lease = await udhcpc(net, work, MAC, ["-V", "PXEClient:Arch:00000:UNDI:002001"]);
+    expect([lease.ip, lease.boot_file]).toEqual(["10.0.0.11", "undionly.kpxe"]);
     const trace = await net.exec(net.server, ["curl", "-s", `http://10.0.0.2:8080/status/machines/${MAC}`]);
     const events = (JSON.parse(trace.out) as { events: { source: string; type: string }[] }).events.map((e) => `${e.source}:${e.type}`);
     expect(events).toEqual(["dhcp:offer", "dhcp:ack"]);

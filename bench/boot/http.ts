@@ -7,9 +7,9 @@
  * Needs Debian's nginx (or nginx-light) and wrk. Prints a Markdown table for docs/benchmarks.md.
  */
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { freePort } from "../../test/_helpers/ports.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const seconds = Number(process.argv[process.argv.indexOf("--seconds") + 1] || 10) || 10;
@@ -17,14 +17,6 @@ const work = mkdtempSync(join(tmpdir(), "vq-bench-http-"));
 const assets = join(work, "assets");
 mkdirSync(assets);
 writeFileSync(join(assets, "big.img"), Buffer.alloc(50 * 1024 * 1024, 1));
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** The example SoT's lab site with its asset directory pointed at the bench's. */
 const sot = join(work, "sot");

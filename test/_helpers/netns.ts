@@ -1,3 +1,6 @@
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
 /**
  * Test networks: two network namespaces joined by a veth pair, made and removed by the test (root only).
  * Nothing here touches the host's own interfaces; every name carries the test's PID so runs never collide.
@@ -78,4 +81,26 @@ export function createNetnsPair(tag: string, serverIp = "10.99.0.2"): NetnsPair 
     },
     remove,
   };
+}
+
+/**
+ * Sets the client side's MAC, runs busybox udhcpc once (4 tries, 1 s apart) and returns the variables its
+ * script saw on `bound` (ip, subnet, router, dns, domain, hostname, serverid, boot_file, siaddr …), or
+ * `{exit, stderr}` when it got no lease. `scratch` is a folder for the script and its output.
+ */
+export async function udhcpc(net: NetnsPair, scratch: string, mac: string, extra: string[] = []): Promise<Record<string, string>> {
+  await net.exec(net.client, ["ip", "link", "set", net.clientIf, "address", mac]);
+  const out = join(scratch, `udhcpc-${mac.replaceAll(":", "")}.env`);
+  const script = join(scratch, "udhcpc.sh");
+  writeFileSync(script, `#!/bin/sh\n[ "$1" = bound ] && env > ${out}\nexit 0\n`, { mode: 0o755 });
+  rmSync(out, { force: true });
+  const args = ["-i", net.clientIf, "-n", "-q", "-f", "-t", "4", "-T", "1", "-O", "hostname", "-s", script, ...extra];
+  const r = await net.exec(net.client, ["busybox", "udhcpc", ...args]);
+  if (r.code !== 0) return { exit: String(r.code), stderr: r.err };
+  return Object.fromEntries(
+    readFileSync(out, "utf8")
+      .split("\n")
+      .filter((l) => l.includes("="))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
 }
