@@ -109,6 +109,8 @@ describe("vaquero standalone on loopback", () => {
     };
     expect(trace.state).toBe("installing");
     expect(trace.events.map((e) => `${e.source}:${e.type}`)).toEqual(["http:boot.ipxe", "http:config", "state:booted"]);
+    const openapi = (await (await fetch(`${base}/openapi/json`)).json()) as { info: { version: string }; paths: object };
+    expect([openapi.info.version, Object.keys(openapi.paths)]).toEqual(["0.1.0", expect.arrayContaining(["/boot.ipxe", "/state"])]);
     const status = (await (await fetch(`${base}/status`)).json()) as { site: string; machines: { by_state: object } };
     expect(status).toMatchObject({ site: "s1", machines: { total: 1, by_state: { installing: 1 } } });
     expect(await stop(s.p)).toBe(0);

@@ -2,10 +2,15 @@
  * Wiring shared by the verbs that read a SoT (validate, preview): open it, compile it, log what happened, close
  * it. Each verb decides what to print.
  */
+
 import type { Io } from "../../internal/cli/index.ts";
 import { useColor } from "../../internal/cli/index.ts";
 import { createLogger } from "../../internal/log/index.ts";
+import pkg from "../../package.json" with { type: "json" };
 import { type CompileResult, compileTree, openSource, type SourceTree } from "../../pkg/sot/index.ts";
+
+/** The version of this build (package.json). */
+export const VERSION: string = pkg.version;
 
 /** What {@link compileSource} needs from a verb's configuration. */
 export interface SourceConfig {

@@ -23,7 +23,7 @@ import {
 } from "../../pkg/dhcp/index.ts";
 import type { Bundle } from "../../pkg/sot/index.ts";
 import { createTftpServer, type TftpServer, virtualSource } from "../../pkg/tftp/index.ts";
-import { compileSource } from "../common/index.ts";
+import { compileSource, VERSION } from "../common/index.ts";
 import { STANDALONE_FLAGS, StandaloneSchema, splitHostPort } from "./_flags.ts";
 
 export { STANDALONE_FLAGS } from "./_flags.ts";
@@ -70,7 +70,7 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
   try {
     const assets = await optionalGuard(bundle.site.agent.assets.dir, "site asset directory", log);
     const programs = await loadBootPrograms(cfg["ipxe-dir"], log);
-    const app = createAgentApp({ site: () => staged, log, programs, ...(assets ? { assets } : {}) });
+    const app = createAgentApp({ site: () => staged, log, programs, version: VERSION, ...(assets ? { assets } : {}) });
     const http = splitHostPort(cfg["http-addr"]);
     const server = listen(
       () => Bun.serve({ hostname: http.host, port: http.port, fetch: (req) => app.handle(req) }),

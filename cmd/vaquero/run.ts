@@ -5,14 +5,14 @@
 
 import { type Io, reportError } from "../../internal/cli/index.ts";
 import { helpText, parseConfig } from "../../internal/config/index.ts";
-import pkg from "../../package.json" with { type: "json" };
+import { VERSION } from "../common/index.ts";
 import { runPreview } from "../preview/index.ts";
 import { runStandalone } from "../standalone/index.ts";
 import { runValidate } from "../validate/index.ts";
 import { PENDING } from "./_pending.ts";
 
 /** The version printed by `vaquero version`. */
-export const VERSION: string = pkg.version;
+export { VERSION };
 
 const VERBS: Record<string, (argv: readonly string[], io: Io) => Promise<number>> = {
   validate: runValidate,

@@ -133,6 +133,23 @@ describe("agent API", () => {
     expect((await empty.handle(new Request(`${ORIGIN}/ready`))).status).toBe(503);
     expect((await empty.handle(new Request(`${ORIGIN}/nope`))).status).toBe(404);
   });
+  test("the API describes itself as OpenAPI at /openapi/json", async () => {
+    const doc = (await (await get("/openapi/json")).json()) as { info: { title: string }; paths: Record<string, unknown> };
+    expect(doc.info.title).toBe("Vaquero agent API");
+    for (const path of [
+      "/boot.ipxe",
+      "/config/{mac}",
+      "/assets/*",
+      "/state",
+      "/status",
+      "/status/machines",
+      "/status/machines/{mac}",
+      "/live",
+      "/ready",
+    ]) {
+      expect(Object.keys(doc.paths)).toContain(path);
+    }
+  });
   test("range parsing follows RFC 9110", () => {
     expect(parseRange("bytes=0-0", 5)).toEqual({ start: 0, end: 0 });
     expect(parseRange("bytes=3-99", 5)).toEqual({ start: 3, end: 4 });

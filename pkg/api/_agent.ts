@@ -2,6 +2,7 @@
  * The agent's HTTP API (API.md "Agent"): what booting machines fetch and report, and the site's status. Thin:
  * each route decodes its input, asks pkg/boot, pkg/sot or pkg/state, and maps the answer to a response.
  */
+import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import type { Logger } from "../../internal/log/index.ts";
 import { normalizeMac } from "../../internal/net/index.ts";
@@ -29,6 +30,8 @@ export interface AgentAppOptions {
   /** The boot programs (iPXE builds) by name, served at `/ipxe/<name>` for UEFI HTTP boot. */
   programs?: ReadonlyMap<string, Uint8Array>;
   log: Logger;
+  /** Version shown in the OpenAPI description. */
+  version?: string;
   /** Largest `/state` body accepted (default 64 KiB). */
   maxStateBody?: number;
 }
@@ -45,58 +48,92 @@ export function createAgentApp(o: AgentAppOptions) {
   const staged = (): StagedSite | Response => o.site() ?? errorResponse("NOT_STAGED", "no release is staged on this agent yet");
 
   return new Elysia()
-    .get("/boot.ipxe", ({ query, request }) => {
-      const origin = new URL(request.url).origin;
-      if (query.mac === undefined) return new Response(firstContactScript(origin), { headers: IPXE });
-      const s = staged();
-      if (s instanceof Response) return s;
-      const mac = normalizeMac(String(query.mac));
-      const host = mac ? s.renderer.lookup(mac) : undefined;
-      if (!mac || !host) {
-        o.log.info({ mac: query.mac, site: s.bundle.site.id }, "boot script for an unknown machine");
-        return new Response(unknownMachineScript(origin, String(query.mac).slice(0, 40), s.bundle.site.id), { headers: IPXE });
-      }
-      const next = s.tracker.bootFor(mac);
-      if (!next || "exit" in next) {
-        const why = next && "exit" in next ? next.exit : "not a host of this site";
-        s.tracker.record(mac, "http", "boot.ipxe", { exit: why });
-        return new Response(exitScript(why), { headers: IPXE });
-      }
-      try {
-        const served = servedFor(s, mac, next.boot);
-        if ("code" in served) return errorResponse("BOOT_UNKNOWN", `boot "${next.boot}" is not in site "${s.bundle.site.id}"`);
-        s.tracker.record(mac, "http", "boot.ipxe", { boot: served.boot, uuid: query.uuid, arch: query.arch });
-        return new Response(served.script, { headers: IPXE });
-      } catch (e) {
-        return renderFailure(o.log, mac, e);
-      }
+    .use(
+      openapi({
+        path: "/openapi",
+        // /boot.ipxe looks like a static file to the plugin, which would leave it out by default.
+        exclude: { staticFile: false },
+        documentation: {
+          info: {
+            title: "Vaquero agent API",
+            version: o.version ?? "dev",
+            description: "What booting machines fetch and report, and the site's status.",
+          },
+        },
+      }),
+    )
+    .get(
+      "/boot.ipxe",
+      ({ query, request }) => {
+        const origin = new URL(request.url).origin;
+        if (query.mac === undefined) return new Response(firstContactScript(origin), { headers: IPXE });
+        const s = staged();
+        if (s instanceof Response) return s;
+        const mac = normalizeMac(String(query.mac));
+        const host = mac ? s.renderer.lookup(mac) : undefined;
+        if (!mac || !host) {
+          o.log.info({ mac: query.mac, site: s.bundle.site.id }, "boot script for an unknown machine");
+          return new Response(unknownMachineScript(origin, String(query.mac).slice(0, 40), s.bundle.site.id), { headers: IPXE });
+        }
+        const next = s.tracker.bootFor(mac);
+        if (!next || "exit" in next) {
+          const why = next && "exit" in next ? next.exit : "not a host of this site";
+          s.tracker.record(mac, "http", "boot.ipxe", { exit: why });
+          return new Response(exitScript(why), { headers: IPXE });
+        }
+        try {
+          const served = servedFor(s, mac, next.boot);
+          if ("code" in served) return errorResponse("BOOT_UNKNOWN", `boot "${next.boot}" is not in site "${s.bundle.site.id}"`);
+          s.tracker.record(mac, "http", "boot.ipxe", { boot: served.boot, uuid: query.uuid, arch: query.arch });
+          return new Response(served.script, { headers: IPXE });
+        } catch (e) {
+          return renderFailure(o.log, mac, e);
+        }
+      },
+      {
+        detail: {
+          tags: ["boot"],
+          summary:
+            "iPXE script: first contact without mac; with mac, the machine's current stage (unknown machines retry, provisioned ones boot their disk)",
+        },
+      },
+    )
+    .get(
+      "/config/:mac",
+      ({ params, query }) => {
+        const s = staged();
+        if (s instanceof Response) return s;
+        const mac = normalizeMac(params.mac);
+        if (!mac) return errorResponse("MAC_INVALID", `"${params.mac.slice(0, 40)}" is not a MAC address`);
+        if (!s.renderer.lookup(mac)) return errorResponse("MAC_UNKNOWN", `MAC ${mac} is not a host of site "${s.bundle.site.id}"`);
+        const next = s.tracker.bootFor(mac);
+        const boot = typeof query.boot === "string" ? query.boot : next && "boot" in next ? next.boot : undefined;
+        if (!boot)
+          return errorResponse("NO_CONFIG", `MAC ${mac} has no stage to configure (${next && "exit" in next ? next.exit : "unknown"})`);
+        try {
+          const served = servedFor(s, mac, boot);
+          if ("code" in served) return errorResponse("BOOT_UNKNOWN", `boot "${boot}" is not used in site "${s.bundle.site.id}"`);
+          if (!served.config) return errorResponse("NO_CONFIG", `boot "${boot}" has no unattended config`);
+          s.tracker.record(mac, "http", "config", { boot, type: served.config.type });
+          return new Response(served.config.body, { headers: { "content-type": served.config.contentType } });
+        } catch (e) {
+          return renderFailure(o.log, mac, e);
+        }
+      },
+      { detail: { tags: ["boot"], summary: "The machine's rendered unattended config for its current stage, or ?boot=ID" } },
+    )
+    .get("/assets/*", ({ params, request }) => fromDir(o.assets, "this site has no asset directory", params["*"], request), {
+      detail: { tags: ["boot"], summary: "A file of the site's asset directory (Range, ETag)" },
     })
-    .get("/config/:mac", ({ params, query }) => {
-      const s = staged();
-      if (s instanceof Response) return s;
-      const mac = normalizeMac(params.mac);
-      if (!mac) return errorResponse("MAC_INVALID", `"${params.mac.slice(0, 40)}" is not a MAC address`);
-      if (!s.renderer.lookup(mac)) return errorResponse("MAC_UNKNOWN", `MAC ${mac} is not a host of site "${s.bundle.site.id}"`);
-      const next = s.tracker.bootFor(mac);
-      const boot = typeof query.boot === "string" ? query.boot : next && "boot" in next ? next.boot : undefined;
-      if (!boot)
-        return errorResponse("NO_CONFIG", `MAC ${mac} has no stage to configure (${next && "exit" in next ? next.exit : "unknown"})`);
-      try {
-        const served = servedFor(s, mac, boot);
-        if ("code" in served) return errorResponse("BOOT_UNKNOWN", `boot "${boot}" is not used in site "${s.bundle.site.id}"`);
-        if (!served.config) return errorResponse("NO_CONFIG", `boot "${boot}" has no unattended config`);
-        s.tracker.record(mac, "http", "config", { boot, type: served.config.type });
-        return new Response(served.config.body, { headers: { "content-type": served.config.contentType } });
-      } catch (e) {
-        return renderFailure(o.log, mac, e);
-      }
-    })
-    .get("/assets/*", ({ params, request }) => fromDir(o.assets, "this site has no asset directory", params["*"], request))
-    .get("/ipxe/*", ({ params }) => {
-      const body = o.programs?.get(params["*"]);
-      if (!body) return errorResponse("ASSET_NOT_FOUND", `boot program "${params["*"].slice(0, 80)}" is not served here`);
-      return new Response(body, { headers: { "content-type": "application/octet-stream", "content-length": String(body.byteLength) } });
-    })
+    .get(
+      "/ipxe/*",
+      ({ params }) => {
+        const body = o.programs?.get(params["*"]);
+        if (!body) return errorResponse("ASSET_NOT_FOUND", `boot program "${params["*"].slice(0, 80)}" is not served here`);
+        return new Response(body, { headers: { "content-type": "application/octet-stream", "content-length": String(body.byteLength) } });
+      },
+      { detail: { tags: ["boot"], summary: "A boot program (iPXE build) for UEFI HTTP boot" } },
+    )
     .post(
       "/state",
       async ({ request }) => {
@@ -128,42 +165,62 @@ export function createAgentApp(o: AgentAppOptions) {
         o.log.info({ mac, host: m.host, event, state: m.state }, "machine report");
         return new Response(null, { status: 204 });
       },
-      { parse: "none" },
+      {
+        parse: "none",
+        detail: {
+          tags: ["boot"],
+          summary: "A booting machine's report: mac and event (booted, stage-done, installed, failed, log); other fields are kept",
+        },
+      },
     )
-    .get("/status", () => {
-      const s = staged();
-      if (s instanceof Response) return s;
-      const machines = s.tracker.machines();
-      const by_state = Object.fromEntries(STATES.map((st) => [st, machines.filter((m) => m.state === st).length]).filter(([, n]) => n));
-      return { site: s.bundle.site.id, release: s.release, machines: { total: machines.length, by_state }, rollouts: [] };
+    .get(
+      "/status",
+      () => {
+        const s = staged();
+        if (s instanceof Response) return s;
+        const machines = s.tracker.machines();
+        const by_state = Object.fromEntries(STATES.map((st) => [st, machines.filter((m) => m.state === st).length]).filter(([, n]) => n));
+        return { site: s.bundle.site.id, release: s.release, machines: { total: machines.length, by_state }, rollouts: [] };
+      },
+      { detail: { tags: ["status"], summary: "The site: staged release and machines by state" } },
+    )
+    .get(
+      "/status/machines",
+      ({ query }) => {
+        const s = staged();
+        if (s instanceof Response) return s;
+        const wanted = typeof query.state === "string" ? query.state : undefined;
+        const after = typeof query.cursor === "string" ? query.cursor : "";
+        const list = s.tracker.machines().filter((m) => (!wanted || m.state === wanted) && m.mac > after);
+        const page = list.slice(0, PAGE).map(({ mac, host, state, stage, updated_at }) => ({ mac, host, state, stage, updated_at }));
+        return { machines: page, ...(list.length > PAGE ? { next_cursor: page[page.length - 1]?.mac } : {}) };
+      },
+      { detail: { tags: ["status"], summary: "A page of machines (?state=, ?cursor=)" } },
+    )
+    .get(
+      "/status/machines/:mac",
+      ({ params }) => {
+        const s = staged();
+        if (s instanceof Response) return s;
+        const mac = normalizeMac(params.mac);
+        if (!mac) return errorResponse("MAC_INVALID", `"${params.mac.slice(0, 40)}" is not a MAC address`);
+        const m = s.tracker.machine(mac);
+        if (!m) return errorResponse("MAC_UNKNOWN", `MAC ${mac} is not a host of site "${s.bundle.site.id}"`);
+        return {
+          mac,
+          host: m.host,
+          state: m.state,
+          stage: m.stage,
+          ...(m.reason ? { reason: m.reason } : {}),
+          events: s.tracker.events(mac),
+        };
+      },
+      { detail: { tags: ["status"], summary: "One machine and its boot trace" } },
+    )
+    .get("/live", () => ({ status: "ok" }), { detail: { tags: ["health"], summary: "The process is alive" } })
+    .get("/ready", () => (o.site() ? { status: "ready" } : errorResponse("NOT_STAGED", "no release is staged on this agent yet")), {
+      detail: { tags: ["health"], summary: "200 once a release is staged, else 503" },
     })
-    .get("/status/machines", ({ query }) => {
-      const s = staged();
-      if (s instanceof Response) return s;
-      const wanted = typeof query.state === "string" ? query.state : undefined;
-      const after = typeof query.cursor === "string" ? query.cursor : "";
-      const list = s.tracker.machines().filter((m) => (!wanted || m.state === wanted) && m.mac > after);
-      const page = list.slice(0, PAGE).map(({ mac, host, state, stage, updated_at }) => ({ mac, host, state, stage, updated_at }));
-      return { machines: page, ...(list.length > PAGE ? { next_cursor: page[page.length - 1]?.mac } : {}) };
-    })
-    .get("/status/machines/:mac", ({ params }) => {
-      const s = staged();
-      if (s instanceof Response) return s;
-      const mac = normalizeMac(params.mac);
-      if (!mac) return errorResponse("MAC_INVALID", `"${params.mac.slice(0, 40)}" is not a MAC address`);
-      const m = s.tracker.machine(mac);
-      if (!m) return errorResponse("MAC_UNKNOWN", `MAC ${mac} is not a host of site "${s.bundle.site.id}"`);
-      return {
-        mac,
-        host: m.host,
-        state: m.state,
-        stage: m.stage,
-        ...(m.reason ? { reason: m.reason } : {}),
-        events: s.tracker.events(mac),
-      };
-    })
-    .get("/live", () => ({ status: "ok" }))
-    .get("/ready", () => (o.site() ? { status: "ready" } : errorResponse("NOT_STAGED", "no release is staged on this agent yet")))
     .onError(({ code, error }) => {
       if (code === "NOT_FOUND") return errorResponse("NOT_FOUND", "no such endpoint");
       o.log.warn({ err: String(error) }, "agent API error");
