@@ -78,9 +78,12 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
     );
     stops.push(() => server.stop(true));
     log.info({ site: bundle.site.id, release, http: `${server.hostname}:${server.port}` }, "serving HTTP");
-    if (programs.size) stops.push(await startTftp(cfg["tftp-addr"], programs, staged, log));
+    // Which machine a TFTP peer is: its reserved address, or (proxy mode, pools) the address DHCP saw it ask for.
+    const macByIp = new Map<string, string>();
+    for (const h of bundle.hosts) for (const i of h.interfaces) macByIp.set(i.ipv4, i.mac);
+    if (programs.size) stops.push(await startTftp(cfg["tftp-addr"], programs, staged, macByIp, log));
     const ifaces = cfg["dhcp-iface"] ?? bundle.site.agent.interfaces;
-    stops.push(...(await startDhcp(ifaces, bundle, staged, log)));
+    stops.push(...(await startDhcp(ifaces, bundle, staged, macByIp, log)));
     await waitForSignal();
     log.info("stopping");
     return 0;
@@ -134,10 +137,14 @@ async function loadBootPrograms(dir: string, log: Logger): Promise<Map<string, U
   return programs;
 }
 
-async function startTftp(addr: string, programs: Map<string, Uint8Array>, staged: StagedSite, log: Logger): Promise<() => Promise<void>> {
+async function startTftp(
+  addr: string,
+  programs: Map<string, Uint8Array>,
+  staged: StagedSite,
+  macByIp: ReadonlyMap<string, string>,
+  log: Logger,
+): Promise<() => Promise<void>> {
   const { host, port } = splitHostPort(addr);
-  const byIp = new Map<string, string>();
-  for (const h of staged.bundle.hosts) for (const i of h.interfaces) byIp.set(i.ipv4, i.mac);
   let tftp: TftpServer;
   try {
     tftp = await createTftpServer({
@@ -146,7 +153,7 @@ async function startTftp(addr: string, programs: Map<string, Uint8Array>, staged
       files: virtualSource(programs),
       log,
       onEvent: (e) => {
-        const mac = byIp.get(e.peer.address);
+        const mac = macByIp.get(e.peer.address);
         if (mac)
           staged.tracker.record(mac, "tftp", e.type, { file: e.file, bytes: e.bytes, ms: e.ms, ...(e.error ? { error: e.error } : {}) });
       },
@@ -158,7 +165,13 @@ async function startTftp(addr: string, programs: Map<string, Uint8Array>, staged
   return () => tftp.close();
 }
 
-async function startDhcp(ifaces: string[], bundle: Bundle, staged: StagedSite, log: Logger): Promise<(() => Promise<void>)[]> {
+async function startDhcp(
+  ifaces: string[],
+  bundle: Bundle,
+  staged: StagedSite,
+  macByIp: Map<string, string>,
+  log: Logger,
+): Promise<(() => Promise<void>)[]> {
   const mode = bundle.site.agent.dhcp;
   if (ifaces.length === 0 || mode === "off") {
     log.info({ mode }, mode === "off" ? "DHCP is off for this site" : "DHCP is off: no --dhcp-iface and no agent.interfaces");
@@ -219,8 +232,10 @@ async function startDhcp(ifaces: string[], bundle: Bundle, staged: StagedSite, l
         port,
         context,
         log,
-        onEvent: (event) => {
+        onEvent: (event, request) => {
           const { mac, type, ...detail } = event;
+          const asked = request.requestedIp ?? request.ciaddr;
+          if (mac && typeof asked === "string" && staged.renderer.lookup(mac)) macByIp.set(asked, mac);
           if (mac && type !== "ignored") staged.tracker.record(mac, "dhcp", type, detail);
         },
       }),

@@ -193,6 +193,16 @@ describe("proxy mode", () => {
       handleDhcp(req(MessageType.DISCOVER, KNOWN, [put.str(Opt.VENDOR_CLASS, "udhcp 1.36.1")]), ctx({ mode: "proxy" })).reply,
     ).toBeUndefined();
   });
+  test("iPXE gets a server address with the script URL, or it would ignore the proxy answer", () => {
+    const { reply } = handleDhcp(req(MessageType.DISCOVER, KNOWN, ipxe), ctx({ mode: "proxy" }));
+    expect([reply?.yiaddr, reply?.siaddr, reply?.file]).toEqual(["0.0.0.0", "10.0.0.2", "http://10.0.0.2:8080/boot.ipxe"]);
+  });
+  test("a REQUEST for the address server on port 67 is not ours; one for us is", () => {
+    const theirs = handleDhcp(req(MessageType.REQUEST, KNOWN, [...pxe, put.ip(Opt.SERVER_ID, "10.0.0.1")]), ctx({ mode: "proxy" }));
+    expect(theirs).toEqual({ event: { type: "ignored", xid: 0x1234, mac: KNOWN, reason: "proxy mode: request for server 10.0.0.1" } });
+    const ours = handleDhcp(req(MessageType.REQUEST, KNOWN, [...pxe, put.ip(Opt.SERVER_ID, "10.0.0.2")]), ctx({ mode: "proxy" }));
+    expect(ours.event.type).toBe("ack");
+  });
   test("the PXE boot server on 4011 answers a REQUEST with an ACK", () => {
     const { reply } = handleDhcp(req(MessageType.REQUEST, KNOWN, pxe, { ciaddr: "10.0.0.50" }), ctx({ mode: "proxy", port: 4011 }));
     expect([get.messageType(reply as DhcpPacket), reply?.file]).toEqual([MessageType.ACK, "undionly.kpxe"]);

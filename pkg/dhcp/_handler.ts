@@ -299,14 +299,26 @@ export function extraOption(opt: { code: number; type: string; value: unknown })
 /** Proxy mode: no addresses, PXE clients only (PXE spec 2.1, "proxyDHCP"). */
 function proxy(req: DhcpPacket, ctx: DhcpContext, type: number, program: BootProgram, base: { xid: number; mac?: string }): DhcpOutcome {
   if (program.kind === "none") return { event: { type: "ignored", ...base, reason: `proxy mode: ${program.reason}` } };
+  // Port 67: answer DISCOVERs, and REQUESTs only when addressed to us (the others are for the address server,
+  // RFC 2131 §4.3.2). Port 4011, the PXE boot server: REQUEST and INFORM.
+  const chosen = get.ip(req, Opt.SERVER_ID);
   const wanted =
     ctx.port === 4011
       ? type === MessageType.REQUEST || type === MessageType.INFORM
-      : type === MessageType.DISCOVER || type === MessageType.REQUEST;
-  if (!wanted) return { event: { type: "ignored", ...base, reason: `proxy mode: message type ${type} on port ${ctx.port}` } };
+      : type === MessageType.DISCOVER || (type === MessageType.REQUEST && chosen === ctx.serverId);
+  if (!wanted) {
+    const why =
+      type === MessageType.REQUEST && ctx.port !== 4011
+        ? `request for server ${chosen ?? "unknown"}`
+        : `message type ${type} on port ${ctx.port}`;
+    return { event: { type: "ignored", ...base, reason: `proxy mode: ${why}` } };
+  }
   const replyType = type === MessageType.DISCOVER ? MessageType.OFFER : MessageType.ACK;
   const reply = replyBase(req, ctx, replyType);
   addBoot(reply, ctx, program);
+  // iPXE takes a proxy answer only with a server address and a file (dhcp_has_pxeopts); else it asks 4011 and
+  // drops that answer too.
+  reply.siaddr = ctx.serverId;
   if (program.kind !== "http") reply.options.set(...put.str(Opt.VENDOR_CLASS, "PXEClient"));
   reply.options.set(Opt.VENDOR_SPECIFIC, PXE_BOOT_FILE_HERE);
   return { reply, event: { type: replyType === MessageType.OFFER ? "offer" : "ack", ...base, ...fileOf(program), reason: "proxy" } };
