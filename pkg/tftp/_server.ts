@@ -1,6 +1,7 @@
 /**
- * The read-only TFTP server: one listening socket for requests (RFC 1350 §4), one new ephemeral socket per
- * transfer. Malformed packets are logged at debug and dropped; nothing a peer sends stops the server.
+ * The read-only TFTP server: one listening socket for requests (RFC 1350 §4, node:dgram), one new ephemeral
+ * socket per transfer (Bun's native UDP, see _transfer.ts). Malformed packets are logged at debug and dropped;
+ * nothing a peer sends stops the server.
  */
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
@@ -9,7 +10,7 @@ import type { Logger } from "../../internal/log/index.ts";
 import { decodePacket, encodePacket, TFTP_ERROR, type TftpPacket } from "./_codec.ts";
 import { MAX_BLKSIZE, negotiate } from "./_options.ts";
 import type { TftpFile, TftpFileSource, TftpPeer } from "./_sources.ts";
-import { startTransfer, type TftpEvent, type Transfer } from "./_transfer.ts";
+import { bindTransferSocket, startTransfer, type TftpEvent, type Transfer, type TransferSocket } from "./_transfer.ts";
 
 /** Options of {@link createTftpServer}. */
 export interface TftpServerOptions {
@@ -59,11 +60,6 @@ const ERROR_TEXT: Record<number, string> = {
   [TFTP_ERROR.FILE_NOT_FOUND]: "file not found",
   [TFTP_ERROR.ACCESS_VIOLATION]: "access violation",
 };
-
-/** Socket buffers: room for a full window of the largest blocks plus margin, within Linux's usual 4 MB cap. */
-function bufferBytes(blksize: number, windowsize: number): number {
-  return Math.min(4 << 20, Math.max(256 << 10, (blksize + 32) * windowsize * 2 + (64 << 10)));
-}
 
 async function bindSocket(address: string, port: number, bufBytes: number): Promise<Socket> {
   const socket = createSocket({ type: isIPv6(address) ? "udp6" : "udp4", recvBufferSize: bufBytes, sendBufferSize: bufBytes });
@@ -152,9 +148,9 @@ export async function createTftpServer(options: TftpServerOptions): Promise<Tftp
       return;
     }
     const n = negotiate(req.options, { fileSize: file.size, maxBlksize });
-    let socket: Socket;
+    let socket: TransferSocket;
     try {
-      socket = await bindSocket(address, 0, bufferBytes(n.blksize, n.windowsize));
+      socket = await bindTransferSocket(address);
     } catch (e) {
       await file.close();
       throw e;
