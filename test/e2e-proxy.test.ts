@@ -35,8 +35,21 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { netnsUnavailable } from "./_helpers/netns.ts";
-import { buildPxeImage, type PxeImage, pxeImageToolsMissing } from "./_helpers/pxe-image.ts";
-import { type Firmware, qemuMissing, startVm, type Vm, type VmExit } from "./_helpers/qemu.ts";
+import { buildPxeImage, type PxeImage } from "./_helpers/pxe-image.ts";
+import {
+  any,
+  IPXE_DIR,
+  inOrder,
+  kind,
+  missingPackages,
+  readTrace as readTraceIn,
+  removeNamespaces,
+  sh,
+  type Trace,
+  type TraceEvent,
+  writeReportSot,
+} from "./_helpers/pxe-lab.ts";
+import { type Firmware, startVm, type Vm, type VmExit } from "./_helpers/qemu.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const AGENT_IP = "10.0.0.2";
@@ -44,7 +57,6 @@ const AGENT = `http://${AGENT_IP}:8080`;
 const DNSMASQ_IP = "10.0.0.1";
 /** dnsmasq's range: the reservations of the SoT lie outside it. */
 const RANGE = { start: 100, end: 150 };
-const IPXE_DIR = "/usr/lib/ipxe";
 /** Bound on one VM's life: firmware, iPXE, kernel, initramfs and its report. */
 const VM_TIMEOUT_MS = 120_000;
 
@@ -76,16 +88,9 @@ let passed = 0;
 let agentLog = "";
 let dnsmasqLog = "";
 
-function sh(cmd: string[], timeoutMs = 20_000): { code: number; out: string; err: string } {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe", timeout: timeoutMs });
-  return { code: r.exitCode ?? 1, out: r.stdout.toString(), err: r.stderr.toString().trim() };
-}
-
 /** Everything the test needs that is not here, with the Debian package to install. */
-function missingPackages(): string[] {
-  const out = [...qemuMissing(), ...pxeImageToolsMissing()];
-  for (const f of ["ipxe.efi", "undionly.kpxe"]) if (!Bun.file(join(IPXE_DIR, f)).size) out.push(`${IPXE_DIR}/${f} (Debian package ipxe)`);
-  if (Bun.which("curl") === null) out.push("curl (Debian package curl)");
+function missingForProxy(): string[] {
+  const out = missingPackages();
   if (Bun.which("dnsmasq", { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" }) === null) out.push("dnsmasq (Debian package dnsmasq-base)");
   return out;
 }
@@ -123,66 +128,18 @@ function createNetwork(): void {
 
 /** Kills whatever still runs in the namespaces (by PID, from `ip netns pids`), then deletes them with their links. */
 function removeNetwork(): void {
-  for (const ns of [NS, DNS_NS]) {
-    const pids = sh(["ip", "netns", "pids", ns]).out.split(/\s+/).filter(Boolean).map(Number);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    sh(["ip", "netns", "del", ns]);
-  }
+  removeNamespaces([NS, DNS_NS]);
 }
 
 /** The SoT: the shape of test/e2e-pxe.test.ts's, with `dhcp: proxy` and no pool. */
 function writeSot(dir: string, assets: string): void {
-  const files: Record<string, string> = {
-    "os/pxe-report.yml": [
-      "id: pxe-report",
-      "name: Debian cloud kernel and a busybox initramfs that reports booted",
-      "family: debian",
-      'version: "12"',
-      "kernel: vmlinuz",
-      "initrd:",
-      "  - initrd.img",
-      "cmdline:",
-      "  console: ttyS0",
-      '  vaquero.report: "{{ env.agent.url }}/state"',
-      "",
-    ].join("\n"),
-    "boot/pxe-report.yml": "id: pxe-report\nos: pxe-report\n",
-    "workflows/report.yml": "id: report\nstages:\n  - pxe-report\n",
-    "sites/s1/env.yml": [
-      "id: s1",
-      "agent:",
-      `  url: ${AGENT}`,
-      "  dhcp: proxy",
-      `  assets: {dir: ${JSON.stringify(assets)}}`,
-      "subnets:",
-      "  - id: prov",
-      "    cidr: 10.0.0.0/24",
-      `    gateway: ${DNSMASQ_IP}`,
-      "",
-    ].join("\n"),
-    "sites/s1/cluster-vms.yml": [
-      "hosts:",
-      ...Object.values(MACHINES).flatMap((m) => [
-        `  - name: ${m.host}`,
-        "    workflow: report",
-        "    interfaces:",
-        `      - mac: "${m.mac}"`,
-        "        subnet: prov",
-        `        ipv4: ${m.ipv4}`,
-      ]),
-      "",
-    ].join("\n"),
-  };
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(dir, name, ".."), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
+  writeReportSot(dir, {
+    agentUrl: AGENT,
+    dhcp: "proxy",
+    assets,
+    subnet: [`    gateway: ${DNSMASQ_IP}`],
+    machines: Object.values(MACHINES),
+  });
 }
 
 /** Starts `cmd` in `ns`, keeps the last 400 kB of its stderr (and stdout) in `sink`, and waits for `ready` there. */
@@ -224,7 +181,7 @@ async function startLogged(
 }
 
 async function setUp(): Promise<PxeImage> {
-  const missing = missingPackages();
+  const missing = missingForProxy();
   if (missing.length) {
     throw new Error(
       `e2e proxy test: missing ${missing.join(", ")}. Install them with scripts/pxe-deps.sh and \`apt-get install -y dnsmasq-base\` (as root).`,
@@ -303,44 +260,8 @@ async function setUp(): Promise<PxeImage> {
   return image;
 }
 
-interface TraceEvent {
-  at: string;
-  source: string;
-  type: string;
-  detail: Record<string, unknown>;
-}
-interface Trace {
-  state: string;
-  events: TraceEvent[];
-}
-
 /** `GET /status/machines/<mac>` from inside the namespace. */
-function readTrace(mac: string): Trace | string {
-  const r = sh(["ip", "netns", "exec", NS, "curl", "-s", "--max-time", "5", `${AGENT}/status/machines/${mac}`]);
-  if (r.code !== 0) return `curl exit ${r.code}: ${r.err}`;
-  try {
-    return JSON.parse(r.out) as Trace;
-  } catch {
-    return `not JSON: ${r.out.slice(0, 500)}`;
-  }
-}
-
-const kind = (e: TraceEvent): string => `${e.source}:${e.type}`;
-
-/** Finds `want` in order (not necessarily adjacent) in the trace. Returns the matched events, or the first step not found. */
-function inOrder(events: TraceEvent[], want: [string, (e: TraceEvent) => boolean][]): TraceEvent[] | string {
-  const found: TraceEvent[] = [];
-  let i = 0;
-  for (const [k, ok] of want) {
-    while (i < events.length && !(kind(events[i] as TraceEvent) === k && ok(events[i] as TraceEvent))) i++;
-    if (i === events.length) return `no ${k} matching ${ok.toString()} after ${found.map(kind).join(", ") || "the start"}`;
-    found.push(events[i] as TraceEvent);
-    i++;
-  }
-  return found;
-}
-
-const any = (): boolean => true;
+const readTrace = (mac: string): Trace | string => readTraceIn(NS, AGENT, mac);
 
 /** True for an address of dnsmasq's range. */
 function inRange(ip: unknown): boolean {

@@ -16,13 +16,25 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { netnsUnavailable } from "./_helpers/netns.ts";
-import { buildPxeImage, type PxeImage, pxeImageToolsMissing } from "./_helpers/pxe-image.ts";
-import { type Firmware, qemuMissing, startVm, type Vm, type VmExit } from "./_helpers/qemu.ts";
+import { buildPxeImage, type PxeImage } from "./_helpers/pxe-image.ts";
+import {
+  any,
+  IPXE_DIR,
+  inOrder,
+  kind,
+  missingPackages,
+  readTrace as readTraceIn,
+  removeNamespaces,
+  sh,
+  type Trace,
+  type TraceEvent,
+  writeReportSot,
+} from "./_helpers/pxe-lab.ts";
+import { type Firmware, startVm, type Vm, type VmExit } from "./_helpers/qemu.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const AGENT_IP = "10.0.0.2";
 const AGENT = `http://${AGENT_IP}:8080`;
-const IPXE_DIR = "/usr/lib/ipxe";
 /** Bound on one VM's life: firmware, iPXE, kernel, initramfs and its report (23–36 s measured under TCG). */
 const VM_TIMEOUT_MS = 120_000;
 
@@ -52,19 +64,6 @@ const vms: Vm[] = [];
 let passed = 0;
 /** The agent's log so far (JSON lines, the last 400 kB). */
 let agentLog = (): string => "";
-
-function sh(cmd: string[], timeoutMs = 20_000): { code: number; out: string; err: string } {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe", timeout: timeoutMs });
-  return { code: r.exitCode ?? 1, out: r.stdout.toString(), err: r.stderr.toString().trim() };
-}
-
-/** Everything the test needs that is not here, with the Debian package to install. */
-function missingPackages(): string[] {
-  const out = [...qemuMissing(), ...pxeImageToolsMissing()];
-  for (const f of ["ipxe.efi", "undionly.kpxe"]) if (!Bun.file(join(IPXE_DIR, f)).size) out.push(`${IPXE_DIR}/${f} (Debian package ipxe)`);
-  if (Bun.which("curl") === null) out.push("curl (Debian package curl)");
-  return out;
-}
 
 /** The namespace: a bridge holding the agent's address, one tap per VM, no uplink, no NAT. */
 function createNetwork(): void {
@@ -101,68 +100,13 @@ function createNetwork(): void {
 
 /** Kills whatever still runs in the namespaces (by PID, from `ip netns pids`), then deletes them with the bridge and taps. */
 function removeNetwork(): void {
-  for (const ns of [NS, SINK]) {
-    const pids = sh(["ip", "netns", "pids", ns]).out.split(/\s+/).filter(Boolean).map(Number);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    sh(["ip", "netns", "del", ns]);
-  }
+  removeNamespaces([NS, SINK]);
 }
 
 /** The SoT of the test: the shape of test/fixtures/_valid-base, with an os served from the agent's asset dir. */
 function writeSot(dir: string, assets: string): void {
-  const files: Record<string, string> = {
-    "os/pxe-report.yml": [
-      "id: pxe-report",
-      "name: Debian cloud kernel and a busybox initramfs that reports booted",
-      "family: debian",
-      'version: "12"',
-      "kernel: vmlinuz",
-      "initrd:",
-      "  - initrd.img",
-      "cmdline:",
-      "  console: ttyS0",
-      '  vaquero.report: "{{ env.agent.url }}/state"',
-      "",
-    ].join("\n"),
-    "boot/pxe-report.yml": "id: pxe-report\nos: pxe-report\n",
-    "workflows/report.yml": "id: report\nstages:\n  - pxe-report\n",
-    "sites/s1/env.yml": [
-      "id: s1",
-      "agent:",
-      `  url: ${AGENT}`,
-      "  dhcp: server",
-      `  assets: {dir: ${JSON.stringify(assets)}}`,
-      "subnets:",
-      "  - id: prov",
-      "    cidr: 10.0.0.0/24",
-      "    gateway: 10.0.0.1",
-      "    dns: [10.0.0.1]",
-      "    pool: {start: 10.0.0.200, end: 10.0.0.250}",
-      "",
-    ].join("\n"),
-    "sites/s1/cluster-vms.yml": [
-      "hosts:",
-      ...Object.values(MACHINES).flatMap((m) => [
-        `  - name: ${m.host}`,
-        "    workflow: report",
-        "    interfaces:",
-        `      - mac: "${m.mac}"`,
-        "        subnet: prov",
-        `        ipv4: ${m.ipv4}`,
-      ]),
-      "",
-    ].join("\n"),
-  };
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(dir, name, ".."), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
+  const subnet = ["    gateway: 10.0.0.1", "    dns: [10.0.0.1]", "    pool: {start: 10.0.0.200, end: 10.0.0.250}"];
+  writeReportSot(dir, { agentUrl: AGENT, dhcp: "server", assets, subnet, machines: Object.values(MACHINES) });
 }
 
 /** Starts `vaquero standalone` in the namespace and waits for its "serving DHCP" line. */
@@ -227,47 +171,8 @@ async function setUp(): Promise<Lab> {
   return { work, image, ...(await startAgent(work, bin)) };
 }
 
-interface TraceEvent {
-  at: string;
-  source: string;
-  type: string;
-  detail: Record<string, unknown>;
-}
-interface Trace {
-  state: string;
-  events: TraceEvent[];
-}
-
 /** `GET /status/machines/<mac>` from inside the namespace. */
-function readTrace(mac: string): Trace | string {
-  const r = sh(["ip", "netns", "exec", NS, "curl", "-s", "--max-time", "5", `${AGENT}/status/machines/${mac}`]);
-  if (r.code !== 0) return `curl exit ${r.code}: ${r.err}`;
-  try {
-    return JSON.parse(r.out) as Trace;
-  } catch {
-    return `not JSON: ${r.out.slice(0, 500)}`;
-  }
-}
-
-const kind = (e: TraceEvent): string => `${e.source}:${e.type}`;
-
-/**
- * Finds `want` in order (not necessarily adjacent) in the trace; each step may also test the event. Returns the
- * matched events, or the first step not found.
- */
-function inOrder(events: TraceEvent[], want: [string, (e: TraceEvent) => boolean][]): TraceEvent[] | string {
-  const found: TraceEvent[] = [];
-  let i = 0;
-  for (const [k, ok] of want) {
-    while (i < events.length && !(kind(events[i] as TraceEvent) === k && ok(events[i] as TraceEvent))) i++;
-    if (i === events.length) return `no ${k} matching ${ok.toString()} after ${found.map(kind).join(", ") || "the start"}`;
-    found.push(events[i] as TraceEvent);
-    i++;
-  }
-  return found;
-}
-
-const any = (): boolean => true;
+const readTrace = (mac: string): Trace | string => readTraceIn(NS, AGENT, mac);
 
 /** Serial-console lines after which the boot cannot succeed any more (nothing else ends a VM early). */
 const FIRMWARE_GAVE_UP = [

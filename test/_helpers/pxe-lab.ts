@@ -1,0 +1,156 @@
+/**
+ * What the end-to-end network-boot tests share: a shell runner, the packages they need, namespace clean-up, the
+ * SoT they serve (a Debian kernel and an initramfs that reports `booted`), and reading a machine's boot trace.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pxeImageToolsMissing } from "./pxe-image.ts";
+import { qemuMissing } from "./qemu.ts";
+
+/** Where Debian's ipxe package puts the boot programs. */
+export const IPXE_DIR = "/usr/lib/ipxe";
+
+/** Runs a command to completion (bounded); never throws. */
+export function sh(cmd: string[], timeoutMs = 20_000): { code: number; out: string; err: string } {
+  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe", timeout: timeoutMs });
+  return { code: r.exitCode ?? 1, out: r.stdout.toString(), err: r.stderr.toString().trim() };
+}
+
+/** Everything the e2e tests need that is not installed, with the Debian package to install. */
+export function missingPackages(): string[] {
+  const out = [...qemuMissing(), ...pxeImageToolsMissing()];
+  for (const f of ["ipxe.efi", "undionly.kpxe"]) if (!Bun.file(join(IPXE_DIR, f)).size) out.push(`${IPXE_DIR}/${f} (Debian package ipxe)`);
+  if (Bun.which("curl") === null) out.push("curl (Debian package curl)");
+  return out;
+}
+
+/** Kills whatever still runs in the namespaces (by PID, from `ip netns pids`), then deletes them with their links. */
+export function removeNamespaces(names: string[]): void {
+  for (const ns of names) {
+    const pids = sh(["ip", "netns", "pids", ns]).out.split(/\s+/).filter(Boolean).map(Number);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    sh(["ip", "netns", "del", ns]);
+  }
+}
+
+/** A VM of the test as a host of the SoT. */
+export interface LabMachine {
+  host: string;
+  mac: string;
+  ipv4: string;
+}
+
+/** Options of {@link writeReportSot}. */
+export interface ReportSotOptions {
+  /** The agent's URL as the SoT gives it. */
+  agentUrl: string;
+  /** The site's DHCP mode. */
+  dhcp: "server" | "proxy";
+  /** Folder holding vmlinuz and initrd.img (the site's asset directory). */
+  assets: string;
+  /** Extra lines of the `prov` subnet (gateway, dns, pool …), each indented by four spaces. */
+  subnet: string[];
+  machines: LabMachine[];
+}
+
+/** Writes the SoT of the e2e tests: one site `s1`, subnet 10.0.0.0/24, one host per VM booting the report image. */
+export function writeReportSot(dir: string, o: ReportSotOptions): void {
+  const files: Record<string, string> = {
+    "os/pxe-report.yml": [
+      "id: pxe-report",
+      "name: Debian cloud kernel and a busybox initramfs that reports booted",
+      "family: debian",
+      'version: "12"',
+      "kernel: vmlinuz",
+      "initrd:",
+      "  - initrd.img",
+      "cmdline:",
+      "  console: ttyS0",
+      '  vaquero.report: "{{ env.agent.url }}/state"',
+      "",
+    ].join("\n"),
+    "boot/pxe-report.yml": "id: pxe-report\nos: pxe-report\n",
+    "workflows/report.yml": "id: report\nstages:\n  - pxe-report\n",
+    "sites/s1/env.yml": [
+      "id: s1",
+      "agent:",
+      `  url: ${o.agentUrl}`,
+      `  dhcp: ${o.dhcp}`,
+      `  assets: {dir: ${JSON.stringify(o.assets)}}`,
+      "subnets:",
+      "  - id: prov",
+      "    cidr: 10.0.0.0/24",
+      ...o.subnet,
+      "",
+    ].join("\n"),
+    "sites/s1/cluster-vms.yml": [
+      "hosts:",
+      ...o.machines.flatMap((m) => [
+        `  - name: ${m.host}`,
+        "    workflow: report",
+        "    interfaces:",
+        `      - mac: "${m.mac}"`,
+        "        subnet: prov",
+        `        ipv4: ${m.ipv4}`,
+      ]),
+      "",
+    ].join("\n"),
+  };
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, ".."), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+}
+
+/** One event of a machine's boot trace, as `/status/machines/<mac>` returns it. */
+export interface TraceEvent {
+  at: string;
+  source: string;
+  type: string;
+  detail: Record<string, unknown>;
+}
+
+/** A machine's state and boot trace. */
+export interface Trace {
+  state: string;
+  events: TraceEvent[];
+}
+
+/** `GET <agent>/status/machines/<mac>` from inside a namespace; a string says what went wrong. */
+export function readTrace(ns: string, agentUrl: string, mac: string): Trace | string {
+  const r = sh(["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "5", `${agentUrl}/status/machines/${mac}`]);
+  if (r.code !== 0) return `curl exit ${r.code}: ${r.err}`;
+  try {
+    return JSON.parse(r.out) as Trace;
+  } catch {
+    return `not JSON: ${r.out.slice(0, 500)}`;
+  }
+}
+
+/** `source:type` of an event. */
+export const kind = (e: TraceEvent): string => `${e.source}:${e.type}`;
+
+/** Any event matches. */
+export const any = (): boolean => true;
+
+/**
+ * Finds `want` in order (not necessarily adjacent) in the trace; each step may also test the event. Returns the
+ * matched events, or the first step not found.
+ */
+export function inOrder(events: TraceEvent[], want: [string, (e: TraceEvent) => boolean][]): TraceEvent[] | string {
+  const found: TraceEvent[] = [];
+  let i = 0;
+  for (const [k, ok] of want) {
+    while (i < events.length && !(kind(events[i] as TraceEvent) === k && ok(events[i] as TraceEvent))) i++;
+    if (i === events.length) return `no ${k} matching ${ok.toString()} after ${found.map(kind).join(", ") || "the start"}`;
+    found.push(events[i] as TraceEvent);
+    i++;
+  }
+  return found;
+}
