@@ -17,6 +17,9 @@ const bin = join(work, "vaquero");
 const ipxeDir = join(work, "ipxe");
 const MAC = "52:54:00:00:00:01";
 
+/** Every binary started here, so that a failed assertion never leaves one running (killed by PID in afterAll). */
+const running = new Set<Bun.Subprocess>();
+
 /** Starts the binary and waits for the line that says HTTP is served (or for it to exit). */
 async function start(args: string[], wrap: string[] = []) {
   const p = Bun.spawn([...wrap, bin, "standalone", ...args], {
@@ -25,6 +28,7 @@ async function start(args: string[], wrap: string[] = []) {
     stderr: "pipe",
     env: { PATH: "/usr/sbin:/usr/bin:/bin" },
   });
+  running.add(p);
   const reader = p.stderr.getReader();
   let log = "";
   const deadline = Date.now() + 15_000;
@@ -44,6 +48,7 @@ async function start(args: string[], wrap: string[] = []) {
 }
 
 async function stop(p: Bun.Subprocess): Promise<number> {
+  running.delete(p);
   p.kill("SIGTERM");
   const timer = setTimeout(() => p.kill("SIGKILL"), 5000);
   const code = await p.exited;
@@ -63,7 +68,13 @@ beforeAll(() => {
   writeFileSync(join(ipxeDir, "secret.txt"), "not a boot program");
   cpSync(join(ROOT, "test/fixtures/_valid-base"), join(work, "sot"), { recursive: true });
 });
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(async () => {
+  for (const p of running) {
+    p.kill("SIGKILL");
+    await p.exited;
+  }
+  rmSync(work, { recursive: true, force: true });
+});
 
 describe("vaquero standalone on loopback", () => {
   test("serves boot scripts, configs, status and TFTP; reports land in the trace; SIGTERM stops it with 0", async () => {
