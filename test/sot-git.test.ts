@@ -8,22 +8,10 @@ import { mkdir, mkdtemp, readdir, realpath, rm, symlink } from "node:fs/promises
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isVaqueroError, type VaqueroError } from "../internal/errors/index.ts";
 import { type GitSource, openGitSource } from "../pkg/sot/index.ts";
+import { exit2Failure } from "./_helpers/errors.ts";
 import { git, put } from "./_helpers/git.ts";
 import { type GitHttpServer, startGitHttp } from "./_helpers/git-http.ts";
-
-/** The error a promise rejects with, which must be a VaqueroError with `code`, exit 2, one line. */
-async function failure(p: Promise<unknown>, code: string): Promise<VaqueroError> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  if (!isVaqueroError(e, code)) throw new Error(`want ${code}, got ${String(e)}`);
-  expect(e.exitCode).toBe(2);
-  expect(e.message).not.toContain("\n");
-  return e;
-}
 
 let tmp = "";
 let repo = "";
@@ -135,13 +123,13 @@ describe("a SoT over smart HTTP", () => {
 
   test("an unknown ref gives SOT_GIT_REF_UNKNOWN", async () => {
     const remote = await open(url);
-    const e = await failure(remote.resolve("v9"), "SOT_GIT_REF_UNKNOWN");
+    const e = await exit2Failure(remote.resolve("v9"), "SOT_GIT_REF_UNKNOWN");
     expect(e.message).toBe(`sot: ref "v9" not found in ${url}`);
   });
 
   test("a missing repository gives SOT_GIT_UNREACHABLE with the HTTP status, and leaves no clone", async () => {
     const before = (await readdir(tmp)).length;
-    const e = await failure(openGitSource(`${server?.url}/nope.git`, { tmpDir: tmp }), "SOT_GIT_UNREACHABLE");
+    const e = await exit2Failure(openGitSource(`${server?.url}/nope.git`, { tmpDir: tmp }), "SOT_GIT_UNREACHABLE");
     expect(e.message).toMatch(/HTTP 404/);
     expect((await readdir(tmp)).length).toBe(before);
   });
@@ -151,14 +139,14 @@ describe("remotes without a usable HEAD", () => {
   test("an empty repository opens; HEAD and any ref are unknown", async () => {
     git(tmp, "init", "-q", "--bare", join(tmp, "served", "empty.git"));
     const s = await open(`${server?.url}/empty.git`);
-    await failure(s.resolve(), "SOT_GIT_REF_UNKNOWN");
-    await failure(s.resolve("main"), "SOT_GIT_REF_UNKNOWN");
+    await exit2Failure(s.resolve(), "SOT_GIT_REF_UNKNOWN");
+    await exit2Failure(s.resolve("main"), "SOT_GIT_REF_UNKNOWN");
   });
 
   test("a HEAD naming a missing branch gives SOT_GIT_READ saying so", async () => {
     git(tmp, "clone", "-q", "--bare", repo, join(tmp, "served", "dangling.git"));
     git(join(tmp, "served", "dangling.git"), "symbolic-ref", "HEAD", "refs/heads/gone");
-    const e = await failure(openGitSource(`${server?.url}/dangling.git`, { tmpDir: tmp }), "SOT_GIT_READ");
+    const e = await exit2Failure(openGitSource(`${server?.url}/dangling.git`, { tmpDir: tmp }), "SOT_GIT_READ");
     expect(e.message).toMatch(/HEAD names a branch that does not exist/);
   });
 });
@@ -169,7 +157,7 @@ describe("unreachable remotes", () => {
     const port = probe.port;
     await probe.stop(true);
     const started = performance.now();
-    const e = await failure(openGitSource(`http://u:pw@127.0.0.1:${port}/site.git`, { tmpDir: tmp }), "SOT_GIT_UNREACHABLE");
+    const e = await exit2Failure(openGitSource(`http://u:pw@127.0.0.1:${port}/site.git`, { tmpDir: tmp }), "SOT_GIT_UNREACHABLE");
     expect(performance.now() - started).toBeLessThan(5000);
     expect(e.message).toBe(`sot: cannot reach http://127.0.0.1:${port}/site.git: connection refused`);
   });
@@ -188,7 +176,10 @@ describe("unreachable remotes", () => {
     const port = typeof address === "object" && address ? address.port : 0;
     try {
       const started = performance.now();
-      const e = await failure(openGitSource(`http://127.0.0.1:${port}/site.git`, { timeoutMs: 500, tmpDir: tmp }), "SOT_GIT_UNREACHABLE");
+      const e = await exit2Failure(
+        openGitSource(`http://127.0.0.1:${port}/site.git`, { timeoutMs: 500, tmpDir: tmp }),
+        "SOT_GIT_UNREACHABLE",
+      );
       const took = performance.now() - started;
       expect(took).toBeGreaterThanOrEqual(400);
       expect(took).toBeLessThan(3000);
@@ -211,7 +202,7 @@ describe("unreachable remotes", () => {
       { preconnect: realFetch.preconnect },
     );
     try {
-      const e = await failure(openGitSource("git://example.invalid/x", { tmpDir: tmp }), "SOT_GIT_URL_UNSUPPORTED");
+      const e = await exit2Failure(openGitSource("git://example.invalid/x", { tmpDir: tmp }), "SOT_GIT_URL_UNSUPPORTED");
       expect(e.message).toContain("git://example.invalid/x");
       expect(calls).toBe(0);
     } finally {

@@ -3,6 +3,7 @@ import { type DhcpPacket, macOf } from "./_codec.ts";
 import { type BootProgram, type DhcpContext, extraOption, type FirmwareFacts, handleDhcp, type Reservation } from "./_handler.ts";
 import { get, MessageType, Opt, put } from "./_options.ts";
 import { createLeasePool } from "./_pool.ts";
+import { chaddr, packet } from "./_testkit.ts";
 
 const KNOWN = "52:54:00:00:00:01";
 const subnet = {
@@ -36,26 +37,7 @@ function ctx(over: Partial<DhcpContext> = {}): DhcpContext {
 }
 
 function req(type: number, mac = KNOWN, opts: [number, Uint8Array][] = [], over: Partial<DhcpPacket> = {}): DhcpPacket {
-  const chaddr = new Uint8Array(16);
-  chaddr.set(mac.split(":").map((h) => Number.parseInt(h, 16)));
-  return {
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid: 0x1234,
-    secs: 0,
-    flags: 0x8000,
-    ciaddr: "0.0.0.0",
-    yiaddr: "0.0.0.0",
-    siaddr: "0.0.0.0",
-    giaddr: "0.0.0.0",
-    chaddr,
-    sname: "",
-    file: "",
-    options: new Map([put.u8(Opt.MESSAGE_TYPE, type), ...opts]),
-    ...over,
-  };
+  return packet({ xid: 0x1234, flags: 0x8000, chaddr: chaddr(mac), options: new Map([put.u8(Opt.MESSAGE_TYPE, type), ...opts]), ...over });
 }
 const pxe: [number, Uint8Array][] = [put.str(Opt.VENDOR_CLASS, "PXEClient:Arch:00000:UNDI:002001")];
 const ipxe: [number, Uint8Array][] = [...pxe, put.str(Opt.USER_CLASS, "iPXE")];

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isVaqueroError } from "../../internal/errors/index.ts";
+import { exit2Failure } from "../../test/_helpers/errors.ts";
 import { git, put } from "../../test/_helpers/git.ts";
 import { readDirTree } from "./_dir.ts";
 import { type GitSource, isGitRepository, isGitUrl, openGitSource } from "./_git.ts";
@@ -21,13 +21,7 @@ function view(files: SourceFile[]): Record<string, string> {
 }
 
 async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  if (!isVaqueroError(e, code)) throw new Error(`want ${code}, got ${String(e)}`);
-  expect(e.exitCode).toBe(2);
-  expect(e.message).not.toContain("\n");
+  const e = await exit2Failure(p, code);
   if (message) expect(e.message).toMatch(message);
 }
 
