@@ -38,13 +38,13 @@ import { netnsUnavailable } from "./_helpers/netns.ts";
 import { buildPxeImage, type PxeImage } from "./_helpers/pxe-image.ts";
 import {
   any,
+  createBridgeLab,
   IPXE_DIR,
   inOrder,
   kind,
   missingPackages,
   readTrace as readTraceIn,
   removeNamespaces,
-  sh,
   type Trace,
   type TraceEvent,
   writeReportSot,
@@ -97,33 +97,15 @@ function missingForProxy(): string[] {
 
 /** The agent's namespace (bridge with 10.0.0.2, one tap per VM) and dnsmasq's (10.0.0.1 on a veth into the bridge). */
 function createNetwork(): void {
-  removeNetwork();
-  const steps: string[][] = [
-    ["netns", "add", NS],
-    ["netns", "add", DNS_NS],
-    ["-n", NS, "link", "set", "lo", "up"],
-    ["-n", DNS_NS, "link", "set", "lo", "up"],
-    ["-n", NS, "link", "add", BRIDGE, "type", "bridge"],
-    ["-n", NS, "addr", "add", `${AGENT_IP}/24`, "dev", BRIDGE],
-    ["-n", NS, "link", "add", `${DVETH}a`, "type", "veth", "peer", "name", `${DVETH}b`],
-    ["-n", NS, "link", "set", `${DVETH}b`, "netns", DNS_NS],
-    ["-n", DNS_NS, "addr", "add", `${DNSMASQ_IP}/24`, "dev", `${DVETH}b`],
-    ["-n", DNS_NS, "link", "set", `${DVETH}b`, "up"],
-    ["-n", NS, "link", "set", `${DVETH}a`, "master", BRIDGE],
-    ["-n", NS, "link", "set", `${DVETH}a`, "up"],
-    ["-n", NS, "link", "set", BRIDGE, "up"],
-  ];
-  for (const fw of ["bios", "uefi"] as const) {
-    steps.push(
-      ["-n", NS, "tuntap", "add", "dev", tapOf(fw), "mode", "tap"],
-      ["-n", NS, "link", "set", tapOf(fw), "master", BRIDGE],
-      ["-n", NS, "link", "set", tapOf(fw), "up"],
-    );
-  }
-  for (const s of steps) {
-    const r = sh(["ip", ...s]);
-    if (r.code !== 0) throw new Error(`ip ${s.join(" ")}: ${r.err}`);
-  }
+  createBridgeLab({
+    ns: NS,
+    bridge: BRIDGE,
+    agentIp: AGENT_IP,
+    peerNs: DNS_NS,
+    veth: DVETH,
+    peerIp: DNSMASQ_IP,
+    taps: [tapOf("bios"), tapOf("uefi")],
+  });
 }
 
 /** Kills whatever still runs in the namespaces (by PID, from `ip netns pids`), then deletes them with their links. */

@@ -19,13 +19,13 @@ import { netnsUnavailable } from "./_helpers/netns.ts";
 import { buildPxeImage, type PxeImage } from "./_helpers/pxe-image.ts";
 import {
   any,
+  createBridgeLab,
   IPXE_DIR,
   inOrder,
   kind,
   missingPackages,
   readTrace as readTraceIn,
   removeNamespaces,
-  sh,
   type Trace,
   type TraceEvent,
   writeReportSot,
@@ -67,35 +67,7 @@ let agentLog = (): string => "";
 
 /** The namespace: a bridge holding the agent's address, one tap per VM, no uplink, no NAT. */
 function createNetwork(): void {
-  removeNetwork();
-  const steps: string[][] = [
-    ["netns", "add", NS],
-    ["-n", NS, "link", "set", "lo", "up"],
-    ["-n", NS, "link", "add", BRIDGE, "type", "bridge"],
-    ["-n", NS, "addr", "add", `${AGENT_IP}/24`, "dev", BRIDGE],
-    // A bridge has carrier only while a port has; Node's networkInterfaces() (which `--dhcp-iface` reads) omits
-    // an interface without it, and the taps get carrier only once QEMU opens them. A veth port whose peer sits,
-    // up and unaddressed, in a second namespace of its own keeps it up (no uplink; and the peer is not in the
-    // agent's namespace, where the DHCP socket, bound to 0.0.0.0 on every interface, would see each packet twice).
-    ["netns", "add", SINK],
-    ["-n", NS, "link", "add", `${KEEP}a`, "type", "veth", "peer", "name", `${KEEP}b`],
-    ["-n", NS, "link", "set", `${KEEP}b`, "netns", SINK],
-    ["-n", SINK, "link", "set", `${KEEP}b`, "up"],
-    ["-n", NS, "link", "set", `${KEEP}a`, "master", BRIDGE],
-    ["-n", NS, "link", "set", `${KEEP}a`, "up"],
-    ["-n", NS, "link", "set", BRIDGE, "up"],
-  ];
-  for (const fw of ["bios", "uefi"] as const) {
-    steps.push(
-      ["-n", NS, "tuntap", "add", "dev", tapOf(fw), "mode", "tap"],
-      ["-n", NS, "link", "set", tapOf(fw), "master", BRIDGE],
-      ["-n", NS, "link", "set", tapOf(fw), "up"],
-    );
-  }
-  for (const s of steps) {
-    const r = sh(["ip", ...s]);
-    if (r.code !== 0) throw new Error(`ip ${s.join(" ")}: ${r.err}`);
-  }
+  createBridgeLab({ ns: NS, bridge: BRIDGE, agentIp: AGENT_IP, peerNs: SINK, veth: KEEP, taps: [tapOf("bios"), tapOf("uefi")] });
 }
 
 /** Kills whatever still runs in the namespaces (by PID, from `ip netns pids`), then deletes them with the bridge and taps. */

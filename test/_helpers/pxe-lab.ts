@@ -39,6 +39,61 @@ export function removeNamespaces(names: string[]): void {
   }
 }
 
+/** The lab network of {@link createBridgeLab}. */
+export interface BridgeLabOptions {
+  /** The agent's namespace, holding the bridge. */
+  ns: string;
+  bridge: string;
+  /** The agent's address on the bridge (/24). */
+  agentIp: string;
+  /** A second namespace at the far end of a veth port of the bridge. */
+  peerNs: string;
+  /** Name stem of that veth pair: `<veth>a` is the bridge port, `<veth>b` sits in `peerNs`. */
+  veth: string;
+  /** An address (/24) for `<veth>b`, for a server there (dnsmasq); none keeps it a mere carrier. */
+  peerIp?: string;
+  /** One tap per VM, ports of the bridge. */
+  taps: string[];
+}
+
+/**
+ * A bridge in a namespace with the agent's address, one tap per VM, and a veth port into a second namespace: no
+ * uplink, no NAT. The veth also keeps the bridge's carrier up (a bridge has carrier only while a port has, and
+ * Node's networkInterfaces(), which `--dhcp-iface` reads, omits an interface without it; the taps get carrier
+ * only once QEMU opens them). Its peer is not in the agent's namespace, where the DHCP socket bound to 0.0.0.0
+ * would see each packet twice. Removes leftovers of an earlier run first; throws with `ip`'s message.
+ */
+export function createBridgeLab(o: BridgeLabOptions): void {
+  removeNamespaces([o.ns, o.peerNs]);
+  const { ns, bridge, peerNs, veth } = o;
+  const steps: string[][] = [
+    ["netns", "add", ns],
+    ["netns", "add", peerNs],
+    ["-n", ns, "link", "set", "lo", "up"],
+    ["-n", peerNs, "link", "set", "lo", "up"],
+    ["-n", ns, "link", "add", bridge, "type", "bridge"],
+    ["-n", ns, "addr", "add", `${o.agentIp}/24`, "dev", bridge],
+    ["-n", ns, "link", "add", `${veth}a`, "type", "veth", "peer", "name", `${veth}b`],
+    ["-n", ns, "link", "set", `${veth}b`, "netns", peerNs],
+    ...(o.peerIp ? [["-n", peerNs, "addr", "add", `${o.peerIp}/24`, "dev", `${veth}b`]] : []),
+    ["-n", peerNs, "link", "set", `${veth}b`, "up"],
+    ["-n", ns, "link", "set", `${veth}a`, "master", bridge],
+    ["-n", ns, "link", "set", `${veth}a`, "up"],
+    ["-n", ns, "link", "set", bridge, "up"],
+  ];
+  for (const tap of o.taps) {
+    steps.push(
+      ["-n", ns, "tuntap", "add", "dev", tap, "mode", "tap"],
+      ["-n", ns, "link", "set", tap, "master", bridge],
+      ["-n", ns, "link", "set", tap, "up"],
+    );
+  }
+  for (const st of steps) {
+    const r = sh(["ip", ...st]);
+    if (r.code !== 0) throw new Error(`ip ${st.join(" ")}: ${r.err}`);
+  }
+}
+
 /** A VM of the test as a host of the SoT. */
 export interface LabMachine {
   host: string;
