@@ -5,15 +5,19 @@
 import { networkInterfaces } from "node:os";
 import { VaqueroError } from "../../internal/errors/index.ts";
 import type { Logger } from "../../internal/log/index.ts";
+import { inCidr, ipv4ToInt, parseCidr } from "../../internal/net/index.ts";
 import type { StagedSite } from "../../pkg/api/index.ts";
 import { chooseBootProgram } from "../../pkg/boot/index.ts";
 import {
   createDhcpServer,
   createLeasePool,
+  type DhcpEvent,
   type DhcpServer,
   type DhcpSubnet,
+  type FirmwareFacts,
   probeDhcpServers,
   type Reservation,
+  type SubnetPool,
 } from "../../pkg/dhcp/index.ts";
 import type { Bundle } from "../../pkg/sot/index.ts";
 
@@ -21,33 +25,62 @@ function usage(msg: string): VaqueroError {
   return new VaqueroError("USAGE", `vaquero standalone: ${msg} (see vaquero standalone --help)`, { exitCode: 2 });
 }
 
-/** Starts DHCP on the named interfaces (none: DHCP is off, said once); returns the stop functions. */
+/** An interface DHCP serves: its name, the address that is its server identifier, and all its IPv4 addresses. */
+export interface ServedInterface {
+  name: string;
+  serverId: string;
+  addresses: string[];
+}
+
+/**
+ * The named interfaces with their IPv4 addresses. An interface's server identifier is its address inside one of
+ * the site's subnets (the segment it serves), else its first IPv4 address. Exit 2 for a name that is not an
+ * interface with an IPv4 address, or one named twice.
+ */
+export function servedInterfaces(names: readonly string[], bundle: Bundle, nics = networkInterfaces()): ServedInterface[] {
+  const cidrs = bundle.site.subnets.map((s) => parseCidr(s.cidr)).filter((c) => c !== undefined);
+  const seen = new Set<string>();
+  return names.map((name) => {
+    if (seen.has(name)) throw usage(`interface ${name} is named twice in --dhcp-iface`);
+    seen.add(name);
+    const addresses = (nics[name] ?? []).filter((a) => a.family === "IPv4").map((a) => a.address);
+    const inSite = addresses.find((a) => cidrs.some((c) => inCidr(ipv4ToInt(a) ?? -1, c)));
+    const serverId = inSite ?? addresses[0];
+    if (!serverId) throw usage(`interface ${name} does not exist, is down (no carrier), or has no IPv4 address`);
+    return { name, serverId, addresses };
+  });
+}
+
+/**
+ * Starts DHCP on the named interfaces (none: DHCP is off, said once); returns the stop functions. Each interface
+ * gets its own server, bound to the device, answering with that interface's address as server identifier,
+ * next-server and boot-script host; a machine is answered only on the segment of its subnet.
+ */
 export async function startDhcp(
-  ifaces: string[],
+  ifaceNames: string[],
   bundle: Bundle,
   staged: StagedSite,
   macByIp: Map<string, string>,
   log: Logger,
 ): Promise<(() => Promise<void>)[]> {
   const mode = bundle.site.agent.dhcp;
-  if (ifaces.length === 0 || mode === "off") {
+  if (ifaceNames.length === 0 || mode === "off") {
     log.info({ mode }, mode === "off" ? "DHCP is off for this site" : "DHCP is off: no --dhcp-iface and no agent.interfaces");
     return [];
   }
-  if (ifaces.length > 1) throw usage(`DHCP serves one interface per process in this version, got ${ifaces.join(", ")}`);
-  const iface = ifaces[0] as string;
-  const serverId = networkInterfaces()[iface]?.find((a) => a.family === "IPv4")?.address;
-  if (!serverId) throw usage(`interface ${iface} does not exist, is down (no carrier), or has no IPv4 address`);
+  const ifaces = servedInterfaces(ifaceNames, bundle);
   if (mode === "server") {
-    // Full DHCP beside another server would hand out conflicting answers: look before serving.
-    const probe = await probeDhcpServers({ source: serverId });
-    if ("skipped" in probe) log.warn({ iface, reason: probe.skipped }, "could not check for another DHCP server");
-    else if (probe.servers.length) {
-      throw new VaqueroError(
-        "DHCP_ROGUE",
-        `vaquero standalone: another DHCP server (${probe.servers.join(", ")}) answers on ${iface}; set \`dhcp: proxy\` in the site's env to boot beside it, or stop it`,
-        { exitCode: 2 },
-      );
+    // Full DHCP beside another server would hand out conflicting answers: look on every segment before serving.
+    for (const iface of ifaces) {
+      const probe = await probeDhcpServers({ source: iface.serverId });
+      if ("skipped" in probe) log.warn({ iface: iface.name, reason: probe.skipped }, "could not check for another DHCP server");
+      else if (probe.servers.length) {
+        throw new VaqueroError(
+          "DHCP_ROGUE",
+          `vaquero standalone: another DHCP server (${probe.servers.join(", ")}) answers on ${iface.name}; set \`dhcp: proxy\` in the site's env to boot beside it, or stop it`,
+          { exitCode: 2 },
+        );
+      }
     }
   }
   const subnets = new Map<string, DhcpSubnet>(bundle.site.subnets.map((s) => [s.id, { ...s, dns: s.dns ?? [], ntp: s.ntp ?? [] }]));
@@ -58,46 +91,55 @@ export async function startDhcp(
       if (subnet) reservations.set(i.mac, { host: h.name, ipv4: i.ipv4, ...(i.hostname ? { hostname: i.hostname } : {}), subnet });
     }
   }
-  const poolSubnet = bundle.site.subnets.find((s) => s.pool);
-  const pool =
-    poolSubnet?.pool && mode === "server"
-      ? {
-          leases: createLeasePool({
-            start: poolSubnet.pool.start,
-            end: poolSubnet.pool.end,
-            exclude: [...[...reservations.values()].map((r) => r.ipv4), serverId],
-            leaseSeconds: 3600,
-            now: Date.now,
-          }),
-          subnet: subnets.get(poolSubnet.id) as DhcpSubnet,
-        }
-      : undefined;
-  const agentUrl = `http://${serverId}:${new URL(bundle.site.agent.url).port || "80"}`;
-  const context = {
-    mode,
-    serverId,
-    leaseSeconds: 3600,
-    lookup: { reservation: (mac: string) => reservations.get(mac) },
-    boot: (f: Parameters<typeof chooseBootProgram>[0]) => chooseBootProgram(f, { agentUrl }),
-    ...(pool ? { pool } : {}),
+  const own = ifaces.flatMap((i) => i.addresses);
+  const pools: SubnetPool[] =
+    mode === "server"
+      ? bundle.site.subnets.flatMap((s) =>
+          s.pool
+            ? [
+                {
+                  leases: createLeasePool({
+                    start: s.pool.start,
+                    end: s.pool.end,
+                    exclude: [...[...reservations.values()].map((r) => r.ipv4), ...own],
+                    leaseSeconds: 3600,
+                    now: Date.now,
+                  }),
+                  subnet: subnets.get(s.id) as DhcpSubnet,
+                },
+              ]
+            : [],
+        )
+      : [];
+  const httpPort = new URL(bundle.site.agent.url).port || "80";
+  const onEvent = (event: DhcpEvent, request: Record<string, unknown>): void => {
+    const { mac, type, ...detail } = event;
+    const asked = request.requestedIp ?? request.ciaddr;
+    if (mac && typeof asked === "string" && staged.renderer.lookup(mac)) macByIp.set(asked, mac);
+    if (mac && type !== "ignored") staged.tracker.record(mac, "dhcp", type, detail);
   };
   const servers: DhcpServer[] = [];
-  for (const port of mode === "proxy" ? [67, 4011] : [67]) {
-    servers.push(
-      await createDhcpServer({
-        address: "0.0.0.0",
-        port,
-        context,
-        log,
-        onEvent: (event, request) => {
-          const { mac, type, ...detail } = event;
-          const asked = request.requestedIp ?? request.ciaddr;
-          if (mac && typeof asked === "string" && staged.renderer.lookup(mac)) macByIp.set(asked, mac);
-          if (mac && type !== "ignored") staged.tracker.record(mac, "dhcp", type, detail);
-        },
-      }),
-    );
+  try {
+    for (const iface of ifaces) {
+      const agentUrl = `http://${iface.serverId}:${httpPort}`;
+      const context = {
+        mode,
+        serverId: iface.serverId,
+        localAddresses: iface.addresses,
+        leaseSeconds: 3600,
+        lookup: { reservation: (mac: string) => reservations.get(mac) },
+        boot: (f: FirmwareFacts) => chooseBootProgram(f, { agentUrl }),
+        pools,
+      };
+      for (const port of mode === "proxy" ? [67, 4011] : [67]) {
+        servers.push(await createDhcpServer({ address: "0.0.0.0", device: iface.name, port, context, log, onEvent }));
+      }
+      log.info({ iface: iface.name, serverId: iface.serverId, mode }, "serving DHCP");
+    }
+  } catch (e) {
+    await Promise.all(servers.map((s) => s.close()));
+    throw e;
   }
-  log.info({ iface, serverId, mode, pool: pool ? `${poolSubnet?.pool?.start}-${poolSubnet?.pool?.end}` : "none" }, "serving DHCP");
+  if (pools.length) log.info({ pools: pools.map((p) => p.subnet.cidr) }, "DHCP pools for unknown machines");
   return servers.map((s) => () => s.close());
 }

@@ -1,6 +1,6 @@
 /**
  * `vaquero standalone`: compiles --sot, stages its site at once, and serves it: the agent HTTP API, TFTP with the
- * iPXE builds, and DHCP on the one interface named by --dhcp-iface (or the site's `agent.interfaces`). Wiring
+ * iPXE builds, and DHCP on the interfaces named by --dhcp-iface (or the site's `agent.interfaces`). Wiring
  * only: build in order, start, wait for SIGINT/SIGTERM, stop.
  */
 import { mkdir, readFile } from "node:fs/promises";
@@ -19,9 +19,9 @@ import { STANDALONE_FLAGS, StandaloneSchema, splitHostPort } from "./_flags.ts";
 
 export { STANDALONE_FLAGS } from "./_flags.ts";
 
-const SYNOPSIS = "--sot DIR|GIT-URL [--ref REF] [--site ID] --data-dir DIR [--http-addr H:P] [--dhcp-iface IF] [--tftp-addr H:P]";
+const SYNOPSIS = "--sot DIR|GIT-URL [--ref REF] [--site ID] --data-dir DIR [--http-addr H:P] [--dhcp-iface IF,…] [--tftp-addr H:P]";
 const DESCRIPTION = `Server and agent in one process: compiles --sot, stages it on its site and serves it (HTTP boot
-scripts, configs, assets and status; TFTP with the iPXE builds; DHCP on one interface). Runs until SIGINT or
+scripts, configs, assets and status; TFTP with the iPXE builds; DHCP on the named interfaces). Runs until SIGINT or
 SIGTERM. Exit 1 when the SoT is invalid, 2 when a flag, the SoT location or a port is wrong.`;
 
 /** Runs `standalone` until a signal; returns the exit code. */

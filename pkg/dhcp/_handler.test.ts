@@ -111,13 +111,13 @@ describe("server mode", () => {
       reason: "not a host of this site and no pool",
     });
     const leases = createLeasePool({ start: "10.0.0.200", end: "10.0.0.201", exclude: ["10.0.0.11"], leaseSeconds: 3600, now: () => 0 });
-    const c = ctx({ pool: { leases, subnet } });
+    const c = ctx({ pools: [{ leases, subnet }] });
     const a = handleDhcp(req(MessageType.DISCOVER, "52:54:00:00:00:a1"), c).reply?.yiaddr;
     const b = handleDhcp(req(MessageType.DISCOVER, "52:54:00:00:00:b1"), c).reply?.yiaddr;
     expect([a, b]).toEqual(["10.0.0.200", "10.0.0.201"]);
     expect(handleDhcp(req(MessageType.DISCOVER, "52:54:00:00:00:c1"), c).event).toMatchObject({
       type: "ignored",
-      reason: "pool exhausted",
+      reason: "pool of 10.0.0.0/24 exhausted",
     });
     const stolen = handleDhcp(
       req(MessageType.REQUEST, "52:54:00:00:00:b1", [put.ip(Opt.REQUESTED_IP, "10.0.0.200"), put.ip(Opt.SERVER_ID, "10.0.0.2")]),
@@ -144,8 +144,38 @@ describe("server mode", () => {
     ]);
   });
   test("a relayed request keeps giaddr so the reply goes back through the relay", () => {
-    const { reply } = handleDhcp(req(MessageType.DISCOVER, KNOWN, pxe, { giaddr: "10.0.5.1", hops: 1 }), ctx());
-    expect(reply?.giaddr).toBe("10.0.5.1");
+    const { reply } = handleDhcp(req(MessageType.DISCOVER, KNOWN, pxe, { giaddr: "10.0.0.254", hops: 1 }), ctx());
+    expect(reply?.giaddr).toBe("10.0.0.254");
+  });
+  test("a host is answered only on its subnet's segment: this interface's addresses, or the relay's", () => {
+    const elsewhere = { serverId: "10.1.0.2", localAddresses: ["10.1.0.2"] };
+    expect(handleDhcp(req(MessageType.DISCOVER, KNOWN, pxe), ctx(elsewhere)).event).toMatchObject({
+      type: "ignored",
+      reason: "host node-1's subnet 10.0.0.0/24 is not on the segment of 10.1.0.2",
+    });
+    expect(handleDhcp(req(MessageType.DISCOVER, KNOWN, pxe, { giaddr: "10.9.0.1", hops: 1 }), ctx()).event).toMatchObject({
+      type: "ignored",
+      reason: "host node-1's subnet 10.0.0.0/24 is not on the segment of 10.9.0.1",
+    });
+    // A secondary address on the interface puts its subnet on the segment; a relay inside the subnet does too.
+    const secondary = { serverId: "10.1.0.2", localAddresses: ["10.1.0.2", "10.0.0.2"] };
+    expect(handleDhcp(req(MessageType.DISCOVER, KNOWN, pxe), ctx(secondary)).event.type).toBe("offer");
+    expect(handleDhcp(req(MessageType.DISCOVER, KNOWN, pxe, { giaddr: "10.0.0.1" }), ctx(elsewhere)).event.type).toBe("offer");
+  });
+  test("unknown machines draw from the pool of their own segment", () => {
+    const other = { cidr: "10.1.0.0/24", dns: [], ntp: [] };
+    const pools = [
+      { leases: createLeasePool({ start: "10.0.0.200", end: "10.0.0.201", leaseSeconds: 60, now: () => 0 }), subnet },
+      { leases: createLeasePool({ start: "10.1.0.200", end: "10.1.0.201", leaseSeconds: 60, now: () => 0 }), subnet: other },
+    ];
+    const unknown = "52:54:00:00:00:77";
+    expect(handleDhcp(req(MessageType.DISCOVER, unknown), ctx({ pools })).reply?.yiaddr).toBe("10.0.0.200");
+    expect(handleDhcp(req(MessageType.DISCOVER, unknown), ctx({ pools, serverId: "10.1.0.2" })).reply?.yiaddr).toBe("10.1.0.200");
+    expect(handleDhcp(req(MessageType.DISCOVER, unknown, [], { giaddr: "10.1.0.1" }), ctx({ pools })).reply?.yiaddr).toBe("10.1.0.200");
+    expect(handleDhcp(req(MessageType.DISCOVER, unknown, [], { giaddr: "10.7.0.1" }), ctx({ pools })).event).toMatchObject({
+      type: "ignored",
+      reason: "not a host of this site and no pool on the segment of 10.7.0.1",
+    });
   });
   const ignored: [string, DhcpPacket, string][] = [
     ["a BOOTREPLY", { ...req(MessageType.OFFER), op: 2 }, "not a BOOTREQUEST"],

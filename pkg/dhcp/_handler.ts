@@ -7,7 +7,7 @@
  * machines from the pool, when there is one); `proxy` never hands out addresses and answers PXE clients only,
  * on port 67 (the offer) and on the PXE boot-server port 4011 (the boot file).
  */
-import { ipv4ToInt, parseCidr } from "../../internal/net/index.ts";
+import { inCidr, ipv4ToInt, parseCidr } from "../../internal/net/index.ts";
 import { type DhcpPacket, macOf } from "./_codec.ts";
 import { get, MessageType, Opt, put } from "./_options.ts";
 import type { LeasePool } from "./_pool.ts";
@@ -60,14 +60,26 @@ export interface DhcpContext {
   mode: "server" | "proxy";
   /** The agent's address on the interface the request came in on: server identifier and next-server. */
   serverId: string;
+  /**
+   * Every IPv4 address of that interface (default: `serverId` alone). A direct request is answered only from a
+   * subnet holding one of them; a relayed request only from the subnet holding its `giaddr`. So a machine that
+   * shows up on the wrong segment is told nothing rather than an address it cannot use.
+   */
+  localAddresses?: readonly string[];
   /** Port the request arrived on: 67, or 4011 for the PXE boot server (proxy mode). */
   port: 67 | 4011;
   leaseSeconds: number;
   lookup: DhcpLookup;
   /** The boot program for a firmware (pkg/boot chooseBootProgram with the agent's URL). */
   boot(facts: FirmwareFacts): BootProgram;
-  /** Dynamic addresses for unknown machines, with the subnet they belong to. */
-  pool?: { leases: LeasePool; subnet: DhcpSubnet };
+  /** Dynamic addresses for unknown machines, one pool per subnet that has one; a request uses its segment's. */
+  pools?: readonly SubnetPool[];
+}
+
+/** A pool of dynamic addresses and the subnet it belongs to. */
+export interface SubnetPool {
+  leases: LeasePool;
+  subnet: DhcpSubnet;
 }
 
 /** What happened, for the boot trace and logs. */
@@ -117,7 +129,18 @@ export function handleDhcp(req: DhcpPacket, ctx: DhcpContext): DhcpOutcome {
   const program = ctx.boot(facts);
   if (ctx.mode === "proxy") return proxy(req, ctx, type, program, base);
 
-  const resv = ctx.lookup.reservation(mac);
+  const reserved = ctx.lookup.reservation(mac);
+  const resv = reserved && onSegment(reserved.subnet, req, ctx) ? reserved : undefined;
+  if (reserved && !resv && type !== MessageType.RELEASE && type !== MessageType.DECLINE) {
+    return ignore(`host ${reserved.host}'s subnet ${reserved.subnet.cidr} is not on the segment of ${segmentAddress(req, ctx)}`);
+  }
+  const pool = resv ? undefined : ctx.pools?.find((p) => onSegment(p.subnet, req, ctx));
+  const noPool = (): DhcpOutcome =>
+    ignore(
+      ctx.pools?.length
+        ? `not a host of this site and no pool on the segment of ${segmentAddress(req, ctx)}`
+        : "not a host of this site and no pool",
+    );
   const serverChosen = get.ip(req, Opt.SERVER_ID);
   switch (type) {
     case MessageType.DISCOVER: {
@@ -126,10 +149,11 @@ export function handleDhcp(req: DhcpPacket, ctx: DhcpContext): DhcpOutcome {
           reply: answer(req, ctx, MessageType.OFFER, resv.ipv4, resv.subnet, resv, program),
           event: { type: "offer", ...base, ip: resv.ipv4, host: resv.host, ...fileOf(program) },
         };
-      const ip = ctx.pool?.leases.offer(mac, get.ip(req, Opt.REQUESTED_IP));
-      if (!ip || !ctx.pool) return ignore(ctx.pool ? "pool exhausted" : "not a host of this site and no pool");
+      if (!pool) return noPool();
+      const ip = pool.leases.offer(mac, get.ip(req, Opt.REQUESTED_IP));
+      if (!ip) return ignore(`pool of ${pool.subnet.cidr} exhausted`);
       return {
-        reply: answer(req, ctx, MessageType.OFFER, ip, ctx.pool.subnet, undefined, program),
+        reply: answer(req, ctx, MessageType.OFFER, ip, pool.subnet, undefined, program),
         event: { type: "offer", ...base, ip, ...fileOf(program) },
       };
     }
@@ -144,27 +168,28 @@ export function handleDhcp(req: DhcpPacket, ctx: DhcpContext): DhcpOutcome {
           event: { type: "ack", ...base, ip: resv.ipv4, host: resv.host, ...fileOf(program) },
         };
       }
-      if (!ctx.pool || !wanted) return ignore("not a host of this site and no pool");
-      if (!ctx.pool.leases.contains(wanted)) {
+      if (!pool) return noPool();
+      if (!wanted) return ignore("REQUEST names no address");
+      if (!pool.leases.contains(wanted)) {
         return serverChosen !== undefined ? nak(req, ctx, base, `${wanted} is not in the pool`) : ignore(`${wanted} is not ours`);
       }
-      if (!ctx.pool.leases.bind(mac, wanted)) return nak(req, ctx, base, `${wanted} is leased to another client`);
+      if (!pool.leases.bind(mac, wanted)) return nak(req, ctx, base, `${wanted} is leased to another client`);
       return {
-        reply: answer(req, ctx, MessageType.ACK, wanted, ctx.pool.subnet, undefined, program),
+        reply: answer(req, ctx, MessageType.ACK, wanted, pool.subnet, undefined, program),
         event: { type: "ack", ...base, ip: wanted, ...fileOf(program) },
       };
     }
     case MessageType.DECLINE: {
       const ip = get.ip(req, Opt.REQUESTED_IP);
-      if (ip && ctx.pool) ctx.pool.leases.decline(mac, ip);
+      if (ip && pool) pool.leases.decline(mac, ip);
       return { event: { type: "decline", ...base, ...(ip ? { ip } : {}), reason: "client found the address in use" } };
     }
     case MessageType.RELEASE: {
-      if (ctx.pool && req.ciaddr !== ZERO) ctx.pool.leases.release(mac, req.ciaddr);
+      if (pool && req.ciaddr !== ZERO) pool.leases.release(mac, req.ciaddr);
       return { event: { type: "release", ...base, ip: req.ciaddr } };
     }
     case MessageType.INFORM: {
-      const subnet = resv?.subnet ?? ctx.pool?.subnet;
+      const subnet = resv?.subnet ?? pool?.subnet;
       if (!subnet) return ignore("INFORM from a machine of no known subnet");
       const reply = answer(req, ctx, MessageType.ACK, ZERO, subnet, resv, program, { inform: true });
       return { reply, event: { type: "inform", ...base, ip: req.ciaddr } };
@@ -172,6 +197,22 @@ export function handleDhcp(req: DhcpPacket, ctx: DhcpContext): DhcpOutcome {
     default:
       return ignore(`message type ${type} is not handled by a server`);
   }
+}
+
+/** The address that names the request's segment: the relay's, else this interface's. */
+function segmentAddress(req: DhcpPacket, ctx: DhcpContext): string {
+  return req.giaddr !== ZERO ? req.giaddr : ctx.serverId;
+}
+
+/** True when `subnet` is the request's segment: it holds the relay's address, or one of this interface's. */
+function onSegment(subnet: DhcpSubnet, req: DhcpPacket, ctx: DhcpContext): boolean {
+  const cidr = parseCidr(subnet.cidr);
+  if (!cidr) return false;
+  const addrs = req.giaddr !== ZERO ? [req.giaddr] : (ctx.localAddresses ?? [ctx.serverId]);
+  return addrs.some((a) => {
+    const n = ipv4ToInt(a);
+    return n !== undefined && inCidr(n, cidr);
+  });
 }
 
 function fileOf(program: BootProgram): { file?: string } {

@@ -4,26 +4,30 @@
  * relay (giaddr, port 67), to a configured client (ciaddr, port 68), else to the limited broadcast
  * 255.255.255.255 port 68; answers on the PXE boot-server port 4011 go back to the sender.
  *
- * node:dgram can neither bind a socket to a device nor tell which interface a packet came in on. So a server
- * serves one segment, and uses two sockets: one on 0.0.0.0 hears the clients' broadcasts, one on the segment
- * address (`serverId`) hears unicast (renewals, relays) and sends every reply. Sending from a socket bound to
- * the segment's address makes the kernel put a limited broadcast on that segment's interface, even with no
- * default route or with a default route elsewhere, which firmware such as OVMF requires (it ignores replies
- * to a directed broadcast). On one host, run one server per segment (one network namespace, or one process
- * per interface address).
+ * A server serves one segment: one interface, whose address is its `serverId`. Two sockets: the listener hears
+ * the clients' broadcasts, and a socket on the segment address hears unicast (renewals, relays) and sends every
+ * reply. With `device`, the listener is `0.0.0.0` bound to that interface (`_devsock.ts`), so a broadcast is
+ * answered only by the server of the interface it came in on, and one process serves several interfaces with
+ * one server each. Without it (tests, loopback), the listener is a plain socket on `address`. Sending from a
+ * socket bound to the segment's address makes the kernel put a limited broadcast on that segment's interface,
+ * even with no default route or with a default route elsewhere, which firmware such as OVMF requires (it
+ * ignores replies to a directed broadcast).
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { VaqueroError } from "../../internal/errors/index.ts";
 import type { Logger } from "../../internal/log/index.ts";
 import { type DhcpPacket, decodeDhcp, encodeDhcp } from "./_codec.ts";
 import { describeDhcp } from "./_describe.ts";
+import { bindToDevice, type Peer } from "./_devsock.ts";
 import { type DhcpContext, type DhcpEvent, handleDhcp } from "./_handler.ts";
 import { get, MessageType, Opt } from "./_options.ts";
 
 /** Options of {@link createDhcpServer}. */
 export interface DhcpServerOptions {
-  /** Address whose broadcasts are heard: `0.0.0.0`. */
+  /** Address whose broadcasts are heard: `0.0.0.0` (ignored when `device` is set). */
   address: string;
+  /** Hear broadcasts only from this interface (`SO_BINDTODEVICE`); the way to serve one of several interfaces. */
+  device?: string;
   /** Port to bind: 67, or 4011 for the PXE boot server. */
   port: number;
   /** Handler context without the port (it is this server's); its `serverId` is bound to send replies. */
@@ -31,7 +35,7 @@ export interface DhcpServerOptions {
   log: Logger;
   onEvent?: (event: DhcpEvent, request: Record<string, unknown>) => void;
   /** Where replies go instead of the RFC destinations (tests on loopback). */
-  replyTo?: (reply: DhcpPacket, rinfo: RemoteInfo) => { address: string; port: number };
+  replyTo?: (reply: DhcpPacket, from: Peer) => { address: string; port: number };
 }
 
 /** A running DHCP server. */
@@ -55,22 +59,16 @@ async function bindSocket(address: string, port: number): Promise<Socket> {
 
 /** Binds and starts serving. Rejects with `DHCP_BIND` (exit 2) when a port cannot be bound. */
 export async function createDhcpServer(o: DhcpServerOptions): Promise<DhcpServer> {
-  const listener = await bindSocket(o.address, o.port);
-  let sender: Socket;
-  try {
-    sender = o.context.serverId === o.address ? listener : await bindSocket(o.context.serverId, o.port);
-  } catch (e) {
-    listener.close();
-    throw e;
-  }
-  const sockets = sender === listener ? [listener] : [listener, sender];
   const port = o.port === 4011 ? 4011 : 67;
-  const onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = () => Promise.all(closers.map((c) => c())).then(() => undefined);
+  let sender: Socket | undefined;
+  const onMessage = (msg: Uint8Array, from: Peer): void => {
     let req: DhcpPacket;
     try {
-      req = decodeDhcp(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
+      req = decodeDhcp(msg);
     } catch (e) {
-      o.log.debug({ peer: `${rinfo.address}:${rinfo.port}`, bytes: msg.byteLength, err: (e as Error).message }, "dhcp packet dropped");
+      o.log.debug({ peer: `${from.address}:${from.port}`, bytes: msg.byteLength, err: (e as Error).message }, "dhcp packet dropped");
       return;
     }
     const summary = describeDhcp(req);
@@ -94,28 +92,50 @@ export async function createDhcpServer(o: DhcpServerOptions): Promise<DhcpServer
       o.log.warn({ ...summary, err: (e as Error).message }, "dhcp reply not encodable");
       return;
     }
-    const to = o.replyTo?.(reply, rinfo) ?? destination(req, reply, rinfo, port);
-    sender.send(bytes, to.port, to.address, (err) => {
+    const to = o.replyTo?.(reply, from) ?? destination(req, reply, from, port);
+    sender?.send(bytes, to.port, to.address, (err) => {
       if (err) o.log.warn({ ...summary, to: `${to.address}:${to.port}`, err: err.message }, "dhcp reply not sent");
     });
     o.log.debug({ ...summary, event: outcome.event.type, to: `${to.address}:${to.port}` }, "dhcp reply");
   };
-  for (const s of sockets) {
-    s.on("message", onMessage);
-    s.on("error", (e) => o.log.warn({ err: e.message }, "dhcp socket error"));
-  }
-  return {
-    address: () => {
-      const a = listener.address();
-      return { address: a.address, port: a.port };
-    },
-    close: () => Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined),
+  const listen = (socket: Socket): Socket => {
+    socket.on("message", (msg: Buffer, rinfo: RemoteInfo) =>
+      onMessage(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { address: rinfo.address, port: rinfo.port }),
+    );
+    socket.on("error", (e) => o.log.warn({ err: e.message }, "dhcp socket error"));
+    closers.push(() => new Promise<void>((resolve) => socket.close(() => resolve())));
+    return socket;
   };
+  let heard: () => { address: string; port: number };
+  try {
+    if (o.device) {
+      const device = await bindToDevice({
+        device: o.device,
+        port: o.port,
+        onMessage,
+        onWarning: (message) => o.log.warn({ iface: o.device }, message),
+      });
+      closers.push(() => device.close());
+      heard = () => ({ address: "0.0.0.0", port: o.port });
+      sender = listen(await bindSocket(o.context.serverId, o.port));
+    } else {
+      const listener = listen(await bindSocket(o.address, o.port));
+      heard = () => {
+        const a = listener.address();
+        return { address: a.address, port: a.port };
+      };
+      sender = o.context.serverId === o.address ? listener : listen(await bindSocket(o.context.serverId, o.port));
+    }
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+  return { address: () => heard(), close: closeAll };
 }
 
 /** RFC 2131 §4.1 reply destination. */
-export function destination(req: DhcpPacket, reply: DhcpPacket, rinfo: RemoteInfo, port: number): { address: string; port: number } {
-  if (port === 4011) return { address: rinfo.address, port: rinfo.port };
+export function destination(req: DhcpPacket, reply: DhcpPacket, from: Peer, port: number): { address: string; port: number } {
+  if (port === 4011) return { address: from.address, port: from.port };
   if (req.giaddr !== "0.0.0.0") return { address: req.giaddr, port: 67 };
   const nak = get.messageType(reply) === MessageType.NAK;
   if (!nak && req.ciaddr !== "0.0.0.0") return { address: req.ciaddr, port: 68 };

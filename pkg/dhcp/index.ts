@@ -30,6 +30,7 @@
  */
 export { type DhcpPacket, decodeDhcp, type EncodeOptions, encodeDhcp, MAGIC_COOKIE, macOf } from "./_codec.ts";
 export { describeDhcp } from "./_describe.ts";
+export { bindToDevice, type DeviceSocket, type DeviceSocketOptions, type Peer } from "./_devsock.ts";
 export { decodePxeVendorOptions, encodeDomainSearch, encodePxeVendorOptions } from "./_encapsulated.ts";
 export { DhcpDecodeError, DhcpEncodeError } from "./_errors.ts";
 export {
@@ -44,6 +45,7 @@ export {
   firmwareOf,
   handleDhcp,
   type Reservation,
+  type SubnetPool,
 } from "./_handler.ts";
 export { get, MessageType, Opt, put } from "./_options.ts";
 export { createLeasePool, type LeasePool, type PoolLease, type PoolOptions } from "./_pool.ts";

@@ -34,7 +34,7 @@ const context = {
   leaseSeconds: 600,
   lookup: { reservation: (mac: string) => cfg.reservations[mac] },
   boot: (f: Parameters<typeof chooseBootProgram>[0]) => chooseBootProgram(f, { agentUrl: cfg.agentUrl }),
-  ...(pool ? { pool } : {}),
+  ...(pool ? { pools: [pool] } : {}),
 };
 const servers: DhcpServer[] = [];
 for (const port of cfg.mode === "proxy" ? [67, 4011] : [67]) {

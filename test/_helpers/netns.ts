@@ -34,28 +34,45 @@ export function netnsUnavailable(): string | undefined {
 
 /** Creates the pair with `serverIp/24` on the server side. Throws with `ip`'s message on failure. */
 export function createNetnsPair(tag: string, serverIp = "10.99.0.2"): NetnsPair {
-  const id = `${tag}${process.pid}`.slice(0, 10);
+  const star = createNetnsStar(tag, [serverIp]);
+  return star[0] as NetnsPair;
+}
+
+/**
+ * One server namespace joined to one client namespace per address in `serverIps`, each by its own veth pair
+ * (`serverIps[k]/24` on the server side of link k): an agent with several provisioning segments. Every pair's
+ * `remove` removes them all.
+ */
+export function createNetnsStar(tag: string, serverIps: readonly string[]): NetnsPair[] {
+  const id = `${tag}${process.pid}`.slice(0, 9);
   const server = `vq-${id}-s`;
-  const client = `vq-${id}-c`;
-  const serverIf = `vs${id}`.slice(0, 15);
-  const clientIf = `vc${id}`.slice(0, 15);
+  const links = serverIps.map((serverIp, k) => ({
+    serverIp,
+    client: `vq-${id}-c${k || ""}`,
+    serverIf: `vs${id}${k || ""}`.slice(0, 15),
+    clientIf: `vc${id}${k || ""}`.slice(0, 15),
+  }));
   const remove = (): void => {
     ip("netns", "del", server);
-    ip("netns", "del", client);
+    for (const l of links) ip("netns", "del", l.client);
   };
   remove();
   const steps: string[][] = [
     ["netns", "add", server],
-    ["netns", "add", client],
-    ["link", "add", serverIf, "type", "veth", "peer", "name", clientIf],
-    ["link", "set", serverIf, "netns", server],
-    ["link", "set", clientIf, "netns", client],
-    ["-n", server, "addr", "add", `${serverIp}/24`, "dev", serverIf],
-    ["-n", server, "link", "set", serverIf, "up"],
     ["-n", server, "link", "set", "lo", "up"],
-    ["-n", client, "link", "set", clientIf, "up"],
-    ["-n", client, "link", "set", "lo", "up"],
   ];
+  for (const l of links) {
+    steps.push(
+      ["netns", "add", l.client],
+      ["link", "add", l.serverIf, "type", "veth", "peer", "name", l.clientIf],
+      ["link", "set", l.serverIf, "netns", server],
+      ["link", "set", l.clientIf, "netns", l.client],
+      ["-n", server, "addr", "add", `${l.serverIp}/24`, "dev", l.serverIf],
+      ["-n", server, "link", "set", l.serverIf, "up"],
+      ["-n", l.client, "link", "set", l.clientIf, "up"],
+      ["-n", l.client, "link", "set", "lo", "up"],
+    );
+  }
   for (const s of steps) {
     const r = ip(...s);
     if (r.code !== 0) {
@@ -63,12 +80,9 @@ export function createNetnsPair(tag: string, serverIp = "10.99.0.2"): NetnsPair 
       throw new Error(`ip ${s.join(" ")}: ${r.err}`);
     }
   }
-  return {
+  return links.map((l) => ({
     server,
-    client,
-    serverIf,
-    clientIf,
-    serverIp,
+    ...l,
     async exec(ns, cmd, timeoutMs = 20_000) {
       const p = Bun.spawn(["ip", "netns", "exec", ns, ...cmd], { stdout: "pipe", stderr: "pipe" });
       const timer = setTimeout(() => p.kill(), timeoutMs);
@@ -80,7 +94,7 @@ export function createNetnsPair(tag: string, serverIp = "10.99.0.2"): NetnsPair 
       return Bun.spawn(["ip", "netns", "exec", ns, ...cmd], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     },
     remove,
-  };
+  }));
 }
 
 /**
