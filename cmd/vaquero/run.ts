@@ -25,7 +25,7 @@ const USAGE = `usage: vaquero <verb> [flags]
 Bare-metal provisioning from a git Source of Truth.
 
 verbs:
-  standalone   serve one site: HTTP boot, TFTP, DHCP on one interface, status (no rollouts yet)
+  standalone   serve one site: HTTP boot, TFTP, DHCP, status (no rollouts yet)
   server       control plane: webhooks, compile, releases, staging, rollouts (not built yet)
   agent        one datacenter: DHCP, TFTP, HTTP boot, IPMI, state engine (not built yet)
   validate     load, check and render a whole SoT; exit 0 valid, 1 findings, 2 unreadable
