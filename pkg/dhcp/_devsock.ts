@@ -4,7 +4,8 @@
  * from 0.0.0.0, so neither its source nor its destination tells which segment it came from; on a host with
  * several interfaces, only the socket it arrived on can. node:dgram has no such option, so the socket is made
  * through libc in a worker thread (`_devsock_worker.ts`) that blocks in `recvfrom` and posts datagrams here.
- * Linux only; binding to a device needs root or CAP_NET_RAW, like port 67 itself.
+ * Linux only; port 67 needs root or CAP_NET_BIND_SERVICE, and kernels before 5.7 also want CAP_NET_RAW to bind a
+ * socket to a device.
  */
 import { VaqueroError } from "../../internal/errors/index.ts";
 
@@ -53,7 +54,8 @@ function explain(device: string, port: number, step: string, errno: number): str
   if (step === "libc") return "cannot load libc to bind a socket to an interface (Linux with glibc is required)";
   if (step === "worker") return "cannot start the receiving thread";
   if (step === "SO_BINDTODEVICE" && errno === 19) return `interface ${device} does not exist`;
-  if (errno === 1 || errno === 13) return `${step} on ${device} needs root or CAP_NET_RAW and CAP_NET_BIND_SERVICE (${code})`;
+  if (errno === 1 || errno === 13)
+    return `${step} on ${device} is not permitted: run as root or with CAP_NET_BIND_SERVICE (and CAP_NET_RAW on kernels before 5.7) (${code})`;
   if (errno === 98) return `port ${port} is already bound on ${device} (${code})`;
   return `${step} failed on ${device}: ${code}`;
 }
