@@ -3,6 +3,12 @@
  * address; the pool only serves the rest. One address is never offered to two clients at once: an offer holds
  * the address for `offerSeconds`, an acknowledged lease for the lease time; a declined address is quarantined.
  * Time comes from an injected clock.
+ *
+ * Persistence: `onChange` hears of every change a restart must not forget: a lease bound or renewed, a lease
+ * released, an address declined, and a bound or declined entry found expired (reclaimed). Offers stay in memory
+ * only: an offer binds nothing and lasts seconds; after a restart the client's REQUEST binds the address if it is
+ * still free (or gets a NAK and starts over), while writing every offer would cost a store write per DISCOVER of
+ * every unknown machine on the segment. Restore with `leases` (what `onChange` saw, as {@link PoolLease}s).
  */
 import { intToIpv4, ipv4ToInt } from "../../internal/net/index.ts";
 
@@ -14,6 +20,9 @@ export interface PoolLease {
   expires: number;
   state: "offered" | "bound" | "declined";
 }
+
+/** A change for persistence: the lease now held for `ip`, or `{ ip, removed: true }` when `ip` is free again. */
+export type PoolChange = PoolLease | { ip: string; removed: true };
 
 /** Options of {@link createLeasePool}. */
 export interface PoolOptions {
@@ -29,6 +38,8 @@ export interface PoolOptions {
   now: () => number;
   /** Leases to start from (restored from the store). */
   leases?: PoolLease[];
+  /** Told synchronously of every bound, renewed, released, declined or reclaimed lease (not of offers). */
+  onChange?: (change: PoolChange) => void;
 }
 
 /** The pool's operations, all synchronous and O(1) or O(pool size). */
@@ -57,14 +68,21 @@ export function createLeasePool(o: PoolOptions): LeasePool {
   const offerMs = (o.offerSeconds ?? 30) * 1000;
   const declineMs = (o.declineSeconds ?? 600) * 1000;
   let cursor = lo;
+  /** Only bound and declined entries are persisted, so only their changes are told. */
+  const persisted = (l: PoolLease | undefined): boolean => l !== undefined && l.state !== "offered";
+  const tell = (change: PoolChange): void => o.onChange?.(change);
 
   const put = (l: PoolLease): void => {
     const n = ipv4ToInt(l.ip) ?? 0;
     const prev = byMac.get(l.mac);
-    if (prev && prev.ip !== l.ip) byIp.delete(ipv4ToInt(prev.ip) ?? 0);
+    if (prev && prev.ip !== l.ip) {
+      byIp.delete(ipv4ToInt(prev.ip) ?? 0);
+      if (persisted(prev)) tell({ ip: prev.ip, removed: true });
+    }
     byIp.set(n, l);
     if (l.state !== "declined") byMac.set(l.mac, l);
   };
+  // Restoring tells only of corrections: a second address of one MAC is dropped (the last one wins).
   for (const l of o.leases ?? []) put({ ...l });
 
   const live = (n: number): PoolLease | undefined => {
@@ -72,6 +90,7 @@ export function createLeasePool(o: PoolOptions): LeasePool {
     if (l && l.expires <= o.now()) {
       byIp.delete(n);
       if (byMac.get(l.mac) === l) byMac.delete(l.mac);
+      if (persisted(l)) tell({ ip: l.ip, removed: true });
       return undefined;
     }
     return l;
@@ -117,7 +136,9 @@ export function createLeasePool(o: PoolOptions): LeasePool {
     bind(mac, ip) {
       const n = ipv4ToInt(ip);
       if (n === undefined || !usable(n, mac)) return false;
-      put({ mac, ip, state: "bound", expires: o.now() + o.leaseSeconds * 1000 });
+      const l: PoolLease = { mac, ip: intToIpv4(n), state: "bound", expires: o.now() + o.leaseSeconds * 1000 };
+      put(l);
+      tell({ ...l });
       return true;
     },
     release(mac, ip) {
@@ -126,13 +147,16 @@ export function createLeasePool(o: PoolOptions): LeasePool {
       if (l && l.mac === mac) {
         byIp.delete(n);
         byMac.delete(mac);
+        if (persisted(l)) tell({ ip: l.ip, removed: true });
       }
     },
     decline(mac, ip) {
       const n = ipv4ToInt(ip);
       if (n === undefined || n < lo || n > hi) return;
       if (byMac.get(mac)?.ip === ip) byMac.delete(mac);
-      byIp.set(n, { mac, ip, state: "declined", expires: o.now() + declineMs });
+      const l: PoolLease = { mac, ip: intToIpv4(n), state: "declined", expires: o.now() + declineMs };
+      byIp.set(n, l);
+      tell({ ...l });
     },
     contains(ip) {
       const n = ipv4ToInt(ip);

@@ -48,6 +48,6 @@ export {
   type SubnetPool,
 } from "./_handler.ts";
 export { get, MessageType, Opt, put } from "./_options.ts";
-export { createLeasePool, type LeasePool, type PoolLease, type PoolOptions } from "./_pool.ts";
+export { createLeasePool, type LeasePool, type PoolChange, type PoolLease, type PoolOptions } from "./_pool.ts";
 export { type ProbeOptions, type ProbeResult, probeDhcpServers } from "./_probe.ts";
 export { createDhcpServer, type DhcpServer, type DhcpServerOptions, destination } from "./_server.ts";
