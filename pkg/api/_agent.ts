@@ -7,19 +7,16 @@ import { Elysia } from "elysia";
 import type { Logger } from "../../internal/log/index.ts";
 import { normalizeMac } from "../../internal/net/index.ts";
 import type { PathGuard } from "../../internal/pathguard/index.ts";
-import { bootFor, exitScript, firstContactScript, unknownMachineScript } from "../boot/index.ts";
-import { type Bundle, RenderError, type Renderer } from "../sot/index.ts";
-import type { MachineState, Tracker } from "../state/index.ts";
-import { serveAsset } from "./_assets.ts";
+import { exitScript, firstContactScript, unknownMachineScript } from "../boot/index.ts";
+import { RenderError } from "../sot/index.ts";
+import type { MachineState } from "../state/index.ts";
+import { serveAssets } from "./_assets.ts";
+import { requestBase, servedFor } from "./_base.ts";
 import { errorResponse, readBody } from "./_http.ts";
-
-/** A release staged on this agent's site. */
-export interface StagedSite {
-  bundle: Bundle;
-  renderer: Renderer;
-  tracker: Tracker;
-  release: { id: string; staged_at: string };
-}
+import { createHttpCounters, exposition, httpFamilies, METRICS_CONTENT_TYPE, siteFamilies, upstreamFamilies } from "./_metrics.ts";
+import type { StagedSite } from "./_stage.ts";
+import { bodyBytes, clientIpOf, markStart, noteMachine, traceRequest } from "./_trace.ts";
+import type { UpstreamCache } from "./_upstream.ts";
 
 /** What the agent API is built from. */
 export interface AgentAppOptions {
@@ -27,6 +24,17 @@ export interface AgentAppOptions {
   site(): StagedSite | undefined;
   /** The site's asset directory, when it has one. */
   assets?: PathGuard;
+  /** The site's asset upstream with its cache, asked for files the asset directory does not have. */
+  upstream?: UpstreamCache;
+  /**
+   * The MAC of the machine at an address (reservations of the bundle, addresses DHCP handed out), so that
+   * requests without a MAC (`/assets/…`, `/ipxe/…`, first contact) join that machine's boot trace.
+   */
+  macOf?: (ip: string) => string | undefined;
+  /** The client's address of a request (default: what {@link withClientIp} attached to it). */
+  clientIp?: (request: Request) => string | undefined;
+  /** A monotonic clock in ms for the `ms` of trace events (default `performance.now`). */
+  now?: () => number;
   /** The boot programs (iPXE builds) by name, served at `/ipxe/<name>` for UEFI HTTP boot. */
   programs?: ReadonlyMap<string, Uint8Array>;
   log: Logger;
@@ -39,15 +47,36 @@ export interface AgentAppOptions {
 /** Events a booting OS may report (API.md). */
 export const STATE_EVENTS = ["booted", "stage-done", "installed", "failed", "log"] as const;
 const STATES: MachineState[] = ["unknown", "pending", "powering", "booting", "installing", "provisioned", "failed", "skipped"];
-const IPXE = { "content-type": "text/plain; charset=utf-8" };
 const PAGE = 100;
+
+/** An iPXE script response, with its length (counted in metrics and traces). */
+function ipxe(script: string): Response {
+  return new Response(script, {
+    headers: { "content-type": "text/plain; charset=utf-8", "content-length": String(Buffer.byteLength(script)) },
+  });
+}
 
 /** Builds the agent app. Bind it with `.listen()` or test it with `app.handle(new Request(…))`. */
 export function createAgentApp(o: AgentAppOptions) {
   const maxBody = o.maxStateBody ?? 64 * 1024;
   const staged = (): StagedSite | Response => o.site() ?? errorResponse("NOT_STAGED", "no release is staged on this agent yet");
+  const now = o.now ?? (() => performance.now());
+  const counters = createHttpCounters();
+  const trace = { clientIp: o.clientIp ?? clientIpOf, macOf: o.macOf, now };
+  /** Counts an answered request and records its trace event: once per request, after its response is built. */
+  const observe = (request: Request, route: string, status: number, headers: Headers | undefined): void => {
+    counters.count(route, status, bodyBytes(headers));
+    traceRequest({ ...trace, tracker: o.site()?.tracker }, request, route, status, headers);
+  };
 
   return new Elysia()
+    .onRequest(({ request }) => {
+      markStart(request, now());
+    })
+    .onAfterHandle(({ request, route, responseValue, set }) => {
+      if (responseValue instanceof Response) observe(request, route, responseValue.status, responseValue.headers);
+      else observe(request, route, typeof set.status === "number" ? set.status : 200, undefined);
+    })
     .use(
       openapi({
         path: "/openapi",
@@ -65,27 +94,30 @@ export function createAgentApp(o: AgentAppOptions) {
     .get(
       "/boot.ipxe",
       ({ query, request }) => {
-        const origin = new URL(request.url).origin;
-        if (query.mac === undefined) return new Response(firstContactScript(origin), { headers: IPXE });
-        const s = staged();
-        if (s instanceof Response) return s;
+        const s = o.site();
+        const base = requestBase(request, s?.bundle.site.agent.url);
+        if (query.mac === undefined) {
+          if (!base) return errorResponse("NOT_STAGED", "no release is staged and the request's Host is not a plain address");
+          return ipxe(firstContactScript(base));
+        }
+        if (!s || !base) return errorResponse("NOT_STAGED", "no release is staged on this agent yet");
         const mac = normalizeMac(String(query.mac));
         const host = mac ? s.renderer.lookup(mac) : undefined;
         if (!mac || !host) {
           o.log.info({ mac: query.mac, site: s.bundle.site.id }, "boot script for an unknown machine");
-          return new Response(unknownMachineScript(origin, String(query.mac).slice(0, 40), s.bundle.site.id), { headers: IPXE });
+          return ipxe(unknownMachineScript(base, String(query.mac).slice(0, 40), s.bundle.site.id));
         }
         const next = s.tracker.bootFor(mac);
         if (!next || "exit" in next) {
           const why = next && "exit" in next ? next.exit : "not a host of this site";
-          s.tracker.record(mac, "http", "boot.ipxe", { exit: why });
-          return new Response(exitScript(why), { headers: IPXE });
+          noteMachine(request, mac, { exit: why });
+          return ipxe(exitScript(why));
         }
         try {
-          const served = servedFor(s, mac, next.boot);
+          const served = servedFor(s, base, mac, next.boot);
           if ("code" in served) return errorResponse("BOOT_UNKNOWN", `boot "${next.boot}" is not in site "${s.bundle.site.id}"`);
-          s.tracker.record(mac, "http", "boot.ipxe", { boot: served.boot, uuid: query.uuid, arch: query.arch });
-          return new Response(served.script, { headers: IPXE });
+          noteMachine(request, mac, { boot: served.boot, uuid: query.uuid, arch: query.arch });
+          return ipxe(served.script);
         } catch (e) {
           return renderFailure(o.log, mac, e);
         }
@@ -100,9 +132,10 @@ export function createAgentApp(o: AgentAppOptions) {
     )
     .get(
       "/config/:mac",
-      ({ params, query }) => {
+      ({ params, query, request }) => {
         const s = staged();
         if (s instanceof Response) return s;
+        const base = requestBase(request, s.bundle.site.agent.url) ?? s.bundle.site.agent.url;
         const mac = normalizeMac(params.mac);
         if (!mac) return errorResponse("MAC_INVALID", `"${params.mac.slice(0, 40)}" is not a MAC address`);
         if (!s.renderer.lookup(mac)) return errorResponse("MAC_UNKNOWN", `MAC ${mac} is not a host of site "${s.bundle.site.id}"`);
@@ -111,19 +144,22 @@ export function createAgentApp(o: AgentAppOptions) {
         if (!boot)
           return errorResponse("NO_CONFIG", `MAC ${mac} has no stage to configure (${next && "exit" in next ? next.exit : "unknown"})`);
         try {
-          const served = servedFor(s, mac, boot);
+          const served = servedFor(s, base, mac, boot);
           if ("code" in served) return errorResponse("BOOT_UNKNOWN", `boot "${boot}" is not used in site "${s.bundle.site.id}"`);
           if (!served.config) return errorResponse("NO_CONFIG", `boot "${boot}" has no unattended config`);
-          s.tracker.record(mac, "http", "config", { boot, type: served.config.type });
-          return new Response(served.config.body, { headers: { "content-type": served.config.contentType } });
+          noteMachine(request, mac, { boot, type: served.config.type });
+          const body = served.config.body;
+          return new Response(body, {
+            headers: { "content-type": served.config.contentType, "content-length": String(Buffer.byteLength(body)) },
+          });
         } catch (e) {
           return renderFailure(o.log, mac, e);
         }
       },
       { detail: { tags: ["boot"], summary: "The machine's rendered unattended config for its current stage, or ?boot=ID" } },
     )
-    .get("/assets/*", ({ params, request }) => fromDir(o.assets, "this site has no asset directory", params["*"], request), {
-      detail: { tags: ["boot"], summary: "A file of the site's asset directory (Range, ETag)" },
+    .get("/assets/*", ({ params, request }) => serveAssets({ dir: o.assets, upstream: o.upstream }, params["*"], request), {
+      detail: { tags: ["boot"], summary: "A file of the site's asset directory, else of its upstream (cached); Range, ETag" },
     })
     .get(
       "/ipxe/*",
@@ -217,46 +253,27 @@ export function createAgentApp(o: AgentAppOptions) {
       },
       { detail: { tags: ["status"], summary: "One machine and its boot trace" } },
     )
+    .get(
+      "/metrics",
+      () =>
+        new Response(exposition([...httpFamilies(counters), ...siteFamilies(o.site()), ...upstreamFamilies(o.upstream)]), {
+          headers: { "content-type": METRICS_CONTENT_TYPE },
+        }),
+      { detail: { tags: ["health"], summary: "Prometheus text: HTTP requests and bytes, machines by state, release, upstream cache" } },
+    )
     .get("/live", () => ({ status: "ok" }), { detail: { tags: ["health"], summary: "The process is alive" } })
     .get("/ready", () => (o.site() ? { status: "ready" } : errorResponse("NOT_STAGED", "no release is staged on this agent yet")), {
       detail: { tags: ["health"], summary: "200 once a release is staged, else 503" },
     })
     .onError(({ code, error }) => {
-      if (code === "NOT_FOUND") return errorResponse("NOT_FOUND", "no such endpoint");
-      o.log.warn({ err: String(error) }, "agent API error");
-      return errorResponse("BAD_REQUEST", code === "PARSE" ? "malformed request" : "request failed");
+      const res =
+        code === "NOT_FOUND"
+          ? errorResponse("NOT_FOUND", "no such endpoint")
+          : errorResponse("BAD_REQUEST", code === "PARSE" ? "malformed request" : "request failed");
+      if (code !== "NOT_FOUND") o.log.warn({ err: String(error) }, "agent API error");
+      counters.count("other", res.status, undefined);
+      return res;
     });
-}
-
-/**
- * What a machine is served for a boot, rendered once per staged release: scripts and configs are pure
- * functions of (bundle, host, boot), so they are kept until the next release replaces the staged site.
- */
-const servedCache = new WeakMap<StagedSite, Map<string, ReturnType<typeof bootFor>>>();
-function servedFor(s: StagedSite, mac: string, boot: string): ReturnType<typeof bootFor> {
-  let cache = servedCache.get(s);
-  if (!cache) {
-    cache = new Map();
-    servedCache.set(s, cache);
-  }
-  const key = `${mac} ${boot}`;
-  let hit = cache.get(key);
-  if (!hit) {
-    hit = bootFor(s.bundle, s.renderer, mac, boot);
-    cache.set(key, hit);
-  }
-  return hit;
-}
-
-function fromDir(guard: PathGuard | undefined, none: string, raw: string, request: Request): Promise<Response> | Response {
-  if (!guard) return errorResponse("ASSET_NOT_FOUND", none);
-  let name: string;
-  try {
-    name = decodeURIComponent(raw);
-  } catch {
-    return errorResponse("PATH_INVALID", "path is not valid percent-encoding");
-  }
-  return serveAsset(guard, name, request);
 }
 
 function renderFailure(log: Logger, mac: string, e: unknown): Response {

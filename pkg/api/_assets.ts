@@ -1,11 +1,42 @@
 /**
- * `/assets/<path>`: files of the site's asset directory through the path guard, with `ETag`/`If-None-Match`
- * and single byte ranges (RFC 9110 §14). The body is a `Bun.file` slice, which the server sends with sendfile.
+ * `/assets/<path>`: files of the site's asset directory through the path guard, else of its upstream cache,
+ * with `ETag`/`If-None-Match` and single byte ranges (RFC 9110 §14). The body is a `Bun.file` slice, which the
+ * server sends with sendfile.
  */
 import { stat } from "node:fs/promises";
 import { isVaqueroError } from "../../internal/errors/index.ts";
 import type { PathGuard } from "../../internal/pathguard/index.ts";
 import { errorResponse } from "./_http.ts";
+import type { UpstreamCache } from "./_upstream.ts";
+
+/** Where `/assets/` files come from: the asset directory first, then the upstream. */
+export interface AssetSources {
+  dir?: PathGuard;
+  upstream?: UpstreamCache;
+}
+
+/** Serves `/assets/<raw>` (`raw` still percent-encoded) from the asset directory, else from the upstream cache. */
+export async function serveAssets(sources: AssetSources, raw: string, request: Request): Promise<Response> {
+  if (!sources.dir && !sources.upstream) return errorResponse("ASSET_NOT_FOUND", "this site has no asset directory or upstream");
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    return errorResponse("PATH_INVALID", "path is not valid percent-encoding");
+  }
+  if (sources.dir) {
+    const local = await serveAsset(sources.dir, name, request);
+    if (local.status !== 404 || !sources.upstream) return local;
+  }
+  const upstream = sources.upstream as UpstreamCache;
+  try {
+    const { path } = await upstream.get(name);
+    return await serveFile(path, name, request);
+  } catch (e) {
+    if (isVaqueroError(e)) return errorResponse(e.code, e.message.slice(0, 500));
+    throw e;
+  }
+}
 
 /** Serves `name` (URL-decoded, relative) from `guard`'s root for `request`. */
 export async function serveAsset(guard: PathGuard, name: string, request: Request): Promise<Response> {
@@ -16,6 +47,11 @@ export async function serveAsset(guard: PathGuard, name: string, request: Reques
     if (isVaqueroError(e) && e.code !== "PATH_NOT_FOUND") return errorResponse(e.code, `asset "${name.slice(0, 200)}": ${e.message}`);
     return errorResponse("ASSET_NOT_FOUND", `asset "${name.slice(0, 200)}" not found`);
   }
+  return serveFile(path, name, request);
+}
+
+/** Serves the file at `path` (already checked) as asset `name`: 200, 206, 304 or 416. */
+async function serveFile(path: string, name: string, request: Request): Promise<Response> {
   const st = await stat(path);
   if (!st.isFile()) return errorResponse("ASSET_NOT_FOUND", `asset "${name.slice(0, 200)}" is not a file`);
   const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;

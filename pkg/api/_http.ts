@@ -20,6 +20,10 @@ export const STATUS: Record<string, number> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   RANGE_NOT_SATISFIABLE: 416,
   NOT_STAGED: 503,
+  UPSTREAM_FAILED: 502,
+  UPSTREAM_TIMEOUT: 502,
+  UPSTREAM_TOO_LARGE: 502,
+  UPSTREAM_BUSY: 503,
 };
 
 /** `{"error": {"code", "message"}}` with the status of its code (500 for unknown codes). */

@@ -1,7 +1,14 @@
 /** A staged release of one site, ready to serve: its bundle, a renderer over it and the machine tracker. */
-import { type Bundle, createRenderer } from "../sot/index.ts";
-import { createTracker, type SiteView } from "../state/index.ts";
-import type { StagedSite } from "./_agent.ts";
+import { type Bundle, createRenderer, type Renderer } from "../sot/index.ts";
+import { createTracker, type SiteView, type Tracker } from "../state/index.ts";
+
+/** A release staged on this agent's site. */
+export interface StagedSite {
+  bundle: Bundle;
+  renderer: Renderer;
+  tracker: Tracker;
+  release: { id: string; staged_at: string };
+}
 
 /** The tracker's view of a bundle: hosts by boot-interface MAC with their workflow's stages. */
 export function siteViewOf(bundle: Bundle): SiteView {
