@@ -10,7 +10,7 @@ import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../inte
 import { VaqueroError } from "../../internal/errors/index.ts";
 import { createLogger, type Logger } from "../../internal/log/index.ts";
 import { createPathGuard, type PathGuard } from "../../internal/pathguard/index.ts";
-import { createAgentApp, type StagedSite, stageSite } from "../../pkg/api/index.ts";
+import { createAgentApp, createUpstreamCache, type StagedSite, stageSite, withClientIp } from "../../pkg/api/index.ts";
 import { PROGRAMS } from "../../pkg/boot/index.ts";
 import { createTftpServer, type TftpServer, virtualSource } from "../../pkg/tftp/index.ts";
 import { compileSource, VERSION } from "../common/index.ts";
@@ -61,17 +61,33 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
   try {
     const assets = await optionalGuard(bundle.site.agent.assets.dir, "site asset directory", log);
     const programs = await loadBootPrograms(cfg["ipxe-dir"], log);
-    const app = createAgentApp({ site: () => staged, log, programs, version: VERSION, ...(assets ? { assets } : {}) });
+    // Which machine an address is: its reserved address, or (proxy mode, pools) the address DHCP saw it ask for.
+    const macByIp = new Map<string, string>();
+    for (const h of bundle.hosts) for (const i of h.interfaces) macByIp.set(i.ipv4, i.mac);
+    const origin = bundle.site.agent.assets.upstream;
+    const upstream = origin ? await createUpstreamCache({ upstream: origin, dir: join(cfg["data-dir"], "assets-cache"), log }) : undefined;
+    const app = createAgentApp({
+      site: () => staged,
+      log,
+      programs,
+      version: VERSION,
+      macOf: (ip) => macByIp.get(ip),
+      ...(assets ? { assets } : {}),
+      ...(upstream ? { upstream } : {}),
+    });
     const http = splitHostPort(cfg["http-addr"]);
+    // The peer's address comes from the connection, never from a header; the app reads it back per request.
     const server = listen(
-      () => Bun.serve({ hostname: http.host, port: http.port, fetch: (req) => app.handle(req) }),
+      () =>
+        Bun.serve({
+          hostname: http.host,
+          port: http.port,
+          fetch: (req, srv) => app.handle(withClientIp(req, srv.requestIP(req)?.address)),
+        }),
       `HTTP on ${cfg["http-addr"]}`,
     );
     stops.push(() => server.stop(true));
-    log.info({ site: bundle.site.id, release, http: `${server.hostname}:${server.port}` }, "serving HTTP");
-    // Which machine a TFTP peer is: its reserved address, or (proxy mode, pools) the address DHCP saw it ask for.
-    const macByIp = new Map<string, string>();
-    for (const h of bundle.hosts) for (const i of h.interfaces) macByIp.set(i.ipv4, i.mac);
+    log.info({ site: bundle.site.id, release, http: `${server.hostname}:${server.port}`, upstream: upstream?.upstream }, "serving HTTP");
     if (programs.size) stops.push(await startTftp(cfg["tftp-addr"], programs, staged, macByIp, log));
     const ifaces = cfg["dhcp-iface"] ?? bundle.site.agent.interfaces;
     stops.push(...(await startDhcp(ifaces, bundle, staged, macByIp, log)));
