@@ -173,6 +173,17 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
           s.txn({ compare: [], success: [{ put: { key: `${p}z`, value: "1" } }, { put: { key: `${p}z`, value: "2" } }] }),
           "STORE_INVALID",
         );
+        // A failing operation undoes the ones before it: all or nothing.
+        const dead = await s.grant(60);
+        await s.revoke(dead);
+        await expectCode(
+          s.txn({
+            compare: [],
+            success: [{ put: { key: `${p}first`, value: "1" } }, { put: { key: `${p}second`, value: "2", lease: dead } }],
+          }),
+          "STORE_LEASE_NOT_FOUND",
+        );
+        expect([await s.get(`${p}first`), (await s.status()).revision]).toEqual([undefined, r1 + 1]);
       }));
 
     test("a watch from a revision sees exactly the history, in order, then live changes", () =>
@@ -185,8 +196,10 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         const first = await take(w, 4, waitMs);
         expect(brief(first)).toEqual([`put ${p}a @${r1} =1`, `put ${p}b @${r1 + 2} =2`, `put ${p}c @${r1 + 2} =3`, `delete ${p}a @${rd}`]);
         expect(first[1]?.kv).toMatchObject({ createRevision: r1 + 2, version: 1 });
+        // A reader already waiting is woken by the write.
+        const waiting = take(w, 1, waitMs);
         const r5 = await s.put(`${p}b`, "4");
-        const live = await take(w, 1, waitMs);
+        const live = await waiting;
         expect(brief(live)).toEqual([`put ${p}b @${r5} =4`]);
         expect(live[0]?.kv.version).toBe(2);
         w.cancel();
@@ -199,9 +212,12 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
 
     test("after compaction, reads and watches from before it fail with STORE_COMPACTED and the compact revision", () =>
       withStore(async (s, p) => {
+        const r0 = await s.put(`${p}j`, "old");
         const r1 = await s.put(`${p}k`, "1");
         const r2 = await s.put(`${p}k`, "2");
         const r3 = await s.put(`${p}k`, "3");
+        await s.put(`${p}j`, "new");
+        await s.put(`${p}gone`, "x");
         await s.delete(`${p}k`);
         await s.compact(r2);
         expect((await s.status()).compactRevision).toBe(r2);
@@ -209,12 +225,28 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         const e = await failure(take(w, 1, waitMs));
         expect(isStoreError(e, "STORE_COMPACTED") ? e.compactRevision : e).toBe(r2);
         w.cancel();
-        const r = await failure(s.range(p, { revision: r1 }));
+        const r = await failure(s.range(p, { revision: r0 }));
         expect(isStoreError(r, "STORE_COMPACTED") ? r.compactRevision : r).toBe(r2);
-        expect((await s.range(p, { revision: r2 })).kvs.map((kv) => text(kv.value))).toEqual(["2"]);
+        // What was current at the compact revision is still readable there, even when changed since.
+        expect((await s.range(p, { revision: r2 })).kvs.map((kv) => `${kv.key.slice(p.length)}=${text(kv.value)}`)).toEqual([
+          "j=old",
+          "k=2",
+        ]);
+        expect((await s.range(p, { revision: r3 + 1 })).kvs.map((kv) => `${kv.key.slice(p.length)}=${text(kv.value)}`)).toEqual([
+          "j=new",
+          "k=3",
+        ]);
         const after = s.watch(p, { fromRevision: r2 + 1 });
-        expect(brief(await take(after, 2, waitMs))).toEqual([`put ${p}k @${r3} =3`, `delete ${p}k @${r3 + 1}`]);
+        expect(brief(await take(after, 4, waitMs))).toEqual([
+          `put ${p}k @${r3} =3`,
+          `put ${p}j @${r3 + 1} =new`,
+          `put ${p}gone @${r3 + 2} =x`,
+          `delete ${p}k @${r3 + 3}`,
+        ]);
         after.cancel();
+        await s.delete(`${p}gone`);
+        await s.compact(r3 + 4);
+        expect((await s.range(p)).kvs.map((kv) => kv.key.slice(p.length))).toEqual(["j"]);
         await expectCode(s.compact(r1), "STORE_COMPACTED");
         await expectCode(s.compact(r3 + 1000), "STORE_FUTURE_REVISION");
       }));

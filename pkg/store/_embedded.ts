@@ -20,7 +20,7 @@ export interface EmbeddedOptions {
   now?: () => number;
   /** `NORMAL` (default): commits survive a crash of Vaquero, the last ones may not survive a power loss. `FULL`: they do. */
   durability?: Durability;
-  /** Milliseconds between checks for expired leases (default 500); `false`: only {@link EmbeddedStore.expireLeases}. */
+  /** Milliseconds between checks for expired leases (default 500, at least 10); `false`: only {@link EmbeddedStore.expireLeases}. */
   leaseCheckMs?: number | false;
   /** Told of a failed timed lease check (the next one tries again). */
   onError?: (e: unknown) => void;
@@ -254,7 +254,7 @@ export async function openEmbeddedStore(options: EmbeddedOptions): Promise<Embed
 
   // Leases whose deadline passed while the store was closed end now, before anyone reads.
   leases.expire();
-  const every = options.leaseCheckMs ?? 500;
+  const every = options.leaseCheckMs === false ? false : Math.max(10, options.leaseCheckMs ?? 500);
   const timer =
     every === false
       ? undefined

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describeStoreConformance } from "./_conformance.ts";
@@ -112,6 +112,33 @@ describe("embedded store", () => {
     expect(events.map((e) => [e.type, e.kv.key, e.kv.modRevision])).toEqual([["delete", "/l/a", r + 1]]);
     expect(await code(again.keepAlive(lease))).toBe("STORE_LEASE_NOT_FOUND");
     await again.close();
+  });
+
+  test("a watch reads long histories in batches without losing or repeating an event", async () => {
+    const s = await openAt(join(root, "batches.db"));
+    const first = await s.put("/w/first", "0");
+    for (let b = 0; b < 3; b++) {
+      await s.txn({ compare: [], success: Array.from({ length: 128 }, (_, i) => ({ put: { key: `/w/${b}/${i}`, value: String(i) } })) });
+    }
+    for (let i = 0; i < 300; i++) await s.put(`/w/single/${i % 7}`, String(i));
+    const seen: string[] = [];
+    const w = s.watch("/w/", { fromRevision: first });
+    for await (const ev of w) {
+      seen.push(`${ev.kv.modRevision} ${ev.kv.key}`);
+      if (seen.length === 1 + 3 * 128 + 300) break;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen[1]).toBe(`${first + 1} /w/0/0`);
+    expect(seen[128]).toBe(`${first + 1} /w/0/127`);
+    expect(seen[129]).toBe(`${first + 2} /w/1/0`);
+    expect(seen.at(-1)).toBe(`${first + 3 + 300} /w/single/${299 % 7}`);
+    await s.close();
+  });
+
+  test.skipIf(process.getuid?.() === 0)("a directory that is not writable is refused with STORE_OPEN", async () => {
+    const ro = join(root, "read-only");
+    mkdirSync(ro, { mode: 0o555 });
+    expect(await code(openAt(join(ro, "vaquero.db")))).toBe("STORE_OPEN");
   });
 
   test("FULL durability opens and writes like NORMAL", async () => {
