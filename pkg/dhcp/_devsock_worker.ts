@@ -9,7 +9,23 @@
  * packets: [{data, address, port}]}`, `{type: "warning", step, errno}` (a receive failed; it goes on) and
  * `{type: "closed"}`.
  */
-import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { ptr } from "bun:ffi";
+import {
+  AF_INET,
+  EAGAIN,
+  EINTR,
+  encodeSockaddrIn,
+  type Libc,
+  loadLibc,
+  MSG_DONTWAIT,
+  SO_BINDTODEVICE,
+  SO_BROADCAST,
+  SO_RCVTIMEO,
+  SO_REUSEADDR,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOL_SOCKET,
+} from "../../internal/libc/index.ts";
 
 declare const self: Worker;
 
@@ -21,57 +37,20 @@ export interface DevsockInit {
   stop: SharedArrayBuffer;
 }
 
-const AF_INET = 2;
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0x80000;
-const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
-const SO_BROADCAST = 6;
-const SO_RCVTIMEO = 20;
-const SO_BINDTODEVICE = 25;
-const MSG_DONTWAIT = 0x40;
-const EAGAIN = 11;
-const EINTR = 4;
 const BATCH = 64;
 const MAX_DATAGRAM = 65536;
-
-function openLibc() {
-  const symbols = {
-    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-    bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-    recvfrom: {
-      args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.ptr],
-      returns: FFIType.i64,
-    },
-    close: { args: [FFIType.i32], returns: FFIType.i32 },
-    __errno_location: { args: [], returns: FFIType.ptr },
-  } as const;
-  let last: unknown;
-  for (const name of ["libc.so.6", "libc.so"]) {
-    try {
-      return dlopen(name, symbols).symbols;
-    } catch (e) {
-      last = e;
-    }
-  }
-  throw last;
-}
 
 self.onmessage = (event: MessageEvent<DevsockInit>) => {
   const { device, port } = event.data;
   const stop = new Int32Array(event.data.stop);
-  let libc: ReturnType<typeof openLibc>;
+  let libc: Libc;
   try {
-    libc = openLibc();
+    libc = loadLibc();
   } catch {
     self.postMessage({ type: "error", step: "libc", errno: 0 });
     return;
   }
-  const errno = (): number => {
-    const p = libc.__errno_location();
-    return p ? read.i32(p, 0) : 0;
-  };
+  const errno = (): number => libc.errno();
   const fd = libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     self.postMessage({ type: "error", step: "socket", errno: errno() });
@@ -80,10 +59,7 @@ self.onmessage = (event: MessageEvent<DevsockInit>) => {
   const one = new Int32Array([1]);
   const dev = new TextEncoder().encode(`${device}\0`);
   const timeout = new BigInt64Array([0n, 100_000n]); // struct timeval {0 s, 100 ms}
-  const sin = new Uint8Array(16); // struct sockaddr_in: AF_INET, port (network order), 0.0.0.0
-  sin[0] = AF_INET;
-  sin[2] = port >> 8;
-  sin[3] = port & 0xff;
+  const sin = encodeSockaddrIn("0.0.0.0", port);
   const steps: [string, () => number][] = [
     ["SO_REUSEADDR", () => libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, ptr(one), 4)],
     ["SO_BROADCAST", () => libc.setsockopt(fd, SOL_SOCKET, SO_BROADCAST, ptr(one), 4)],

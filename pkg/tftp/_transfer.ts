@@ -1,16 +1,17 @@
 /**
- * One read transfer (RFC 1350 §2, RFC 7440): sends windows of DATA from its own socket (its TID), waits for
- * ACKs, retransmits the window from the last acknowledged block on timeout, never on a duplicate ACK
- * (RFC 1123 §4.2.3.1, the Sorcerer's Apprentice), and rolls block numbers over from 65535 to 0.
+ * The main-thread transfer driver (the fallback when the worker driver cannot run: no libc through `bun:ffi`, an
+ * IPv6 address, a file that is neither in memory nor a descriptor). The protocol is `_machine.ts`; this file
+ * gives it Bun's native UDP socket (not node:dgram) as the transfer's TID, timers and file reads.
  *
- * The socket is Bun's native UDP socket (not node:dgram): a window slice goes out in one `sendMany` call
- * (one sendmmsg), DATA packets are assembled in a buffer allocated once per transfer, the file is read in large
- * chunks, and the retransmission timer is re-armed lazily, so an ACK costs no timer call and no allocation.
+ * A window slice goes out in one `sendMany` call (one sendmmsg), DATA packets are assembled in a buffer allocated
+ * once per transfer, the file is read in large chunks, and the one timer is re-armed lazily, so an ACK costs no
+ * timer call and no allocation.
  */
 import type { udp } from "bun";
 import { describeError } from "../../internal/errors/index.ts";
 import type { Logger } from "../../internal/log/index.ts";
-import { decodePacket, encodePacket, OPCODE, TFTP_ERROR, type TftpOption, type TftpPacket } from "./_codec.ts";
+import { encodePacket, OPCODE, type TftpOption, type TftpPacket } from "./_codec.ts";
+import { TransferMachine, UNKNOWN_TID, type Verdict } from "./_machine.ts";
 import type { TftpFile, TftpPeer } from "./_sources.ts";
 
 /** What the server reports about a transfer. */
@@ -82,39 +83,54 @@ export interface Transfer {
   abort(reason: string): void;
 }
 
-/** Shortest retransmission interval, whatever the measured round trip. */
-const MIN_RTO_MS = 20;
-/**
- * Bytes of one window sent back-to-back before a PACE_MS pause. A receiver with Linux's default ~208 KB receive
- * buffer holds only ~12 datagrams of 8 KB (each costs its size plus overhead), so 8192 × 16 sent in one burst
- * loses its tail at the receiver every window; in 64 KB slices it does not.
- */
-const PACE_BYTES = 64 << 10;
+/** Pause between slices of a window: Bun's shortest timer is about a millisecond. */
 const PACE_MS = 1;
 /** Bytes asked of the file at once (at least a window): one read serves many small blocks. */
 const READ_CHUNK = 256 << 10;
-/** Pauses of PACE_MS before a slice the kernel would not take (a full send buffer) is left to the timer. */
-const SEND_RETRIES = 3;
 
-/** Starts a transfer. */
+/** The event a transfer reports, from its machine's state. */
+export function transferEvent(
+  type: TftpEvent["type"],
+  p: Pick<TransferParams, "peer" | "name" | "blksize" | "windowsize" | "startedAt" | "now">,
+  bytes: number,
+  error?: string,
+): TftpEvent {
+  return {
+    type,
+    peer: p.peer,
+    file: p.name,
+    bytes,
+    ms: p.now() - p.startedAt,
+    blksize: p.blksize,
+    windowsize: p.windowsize,
+    ...(error === undefined ? {} : { error }),
+  };
+}
+
+/** Starts a transfer on Bun's UDP socket. */
 export function startTransfer(p: TransferParams): Transfer {
   const { socket, peer, file, blksize, windowsize } = p;
   const udpSocket = socket.udp;
-  const lastBlock = Math.floor(file.size / blksize) + 1; // the last block is short, possibly empty
-  let base = 0; // highest acknowledged block (absolute, never wraps)
-  let sent = 0; // highest block sent (absolute)
-  let phase: "oack" | "data" = p.oack.length > 0 ? "oack" : "data";
-  let tries = 0;
-  let ended = false;
-  let pumping = false;
-  let repump = false;
+  const m = new TransferMachine({
+    size: file.size,
+    blksize,
+    windowsize,
+    oack: p.oack.length > 0,
+    timeoutMs: p.timeoutMs,
+    adaptiveRto: p.adaptiveRto,
+    retries: p.retries,
+    deadlineMs: p.deadlineMs,
+    paceMs: PACE_MS,
+  });
+  let closing = false;
+  let reading = false;
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((r) => {
     resolveDone = r;
   });
 
-  /** Blocks per slice; a slice is assembled in `slots` (header + data per block) and sent with one call. */
-  const perSlice = Math.max(1, Math.min(windowsize, Math.floor(PACE_BYTES / blksize)));
+  /** A slice is assembled in `slots` (header + data per block) and sent with one call. */
+  const perSlice = m.perSlice;
   const slotBytes = blksize + 4;
   const slots = new Uint8Array(perSlice * slotBytes);
   const fullSlots = Array.from({ length: perSlice }, (_, i) => slots.subarray(i * slotBytes, (i + 1) * slotBytes));
@@ -128,19 +144,8 @@ export function startTransfer(p: TransferParams): Transfer {
   let chunk: Uint8Array = new Uint8Array(0);
   let chunkAt = 0;
   const chunkBlocks = Math.max(windowsize, Math.ceil(READ_CHUNK / blksize));
-  const blockEnd = (k: number): number => Math.min(k * blksize, file.size);
-  const cached = (from: number, to: number): boolean => (from - 1) * blksize >= chunkAt && blockEnd(to) <= chunkAt + chunk.length;
-
-  const event = (type: TftpEvent["type"], error?: string): TftpEvent => ({
-    type,
-    peer,
-    file: p.name,
-    bytes: type === "transfer-start" ? file.size : Math.min(base * blksize, file.size),
-    ms: p.now() - p.startedAt,
-    blksize,
-    windowsize,
-    ...(error === undefined ? {} : { error }),
-  });
+  const cached = (from: number, to: number): boolean =>
+    (from - 1) * blksize >= chunkAt && Math.min(to * blksize, file.size) <= chunkAt + chunk.length;
 
   const send = (packet: TftpPacket, to: TftpPeer = peer): void => {
     try {
@@ -150,16 +155,16 @@ export function startTransfer(p: TransferParams): Transfer {
     }
   };
 
-  const finish = (error?: string, tellPeer?: string): void => {
-    if (ended) return;
-    ended = true;
+  const finish = (): void => {
+    if (closing) return;
+    closing = true;
     clearTimeout(timer);
-    clearTimeout(deadline);
-    const ev = event(error === undefined ? "transfer-done" : "transfer-error", error);
+    const error = m.failure?.reason;
+    const ev = transferEvent(error === undefined ? "transfer-done" : "transfer-error", p, m.bytes, error);
     if (error === undefined) p.log.debug({ bytes: ev.bytes, ms: ev.ms }, "tftp: transfer done");
     else p.log.info({ bytes: ev.bytes, ms: ev.ms, error }, "tftp: transfer failed");
     p.emit(ev);
-    if (tellPeer !== undefined) send({ op: "ERROR", code: TFTP_ERROR.NOT_DEFINED, message: tellPeer });
+    if (m.failure?.tellPeer !== undefined) send({ op: "ERROR", code: 0, message: m.failure.tellPeer });
     socket.onData = () => {};
     socket.onError = () => {};
     void file
@@ -171,76 +176,20 @@ export function startTransfer(p: TransferParams): Transfer {
       });
   };
 
-  /**
-   * Retransmission timer. The interval adapts to measured round trips like TCP's RTO (RFC 6298: srtt + 4·rttvar,
-   * doubled on each consecutive timeout) between MIN_RTO_MS and the configured timeout, so a window whose tail
-   * the peer dropped (a full receive buffer) is resent in milliseconds on a fast link instead of after a second.
-   * Only timeouts that waited the full configured interval count against `retries`.
-   *
-   * Arming only moves `dueAt`: the one pending setTimeout, when it fires early, sleeps again until `dueAt`. It is
-   * replaced only when the new due time is earlier than the pending one.
-   */
-  let srtt: number | undefined;
-  let rttvar = 0;
-  let sentAt = 0;
-  let backoff = 0;
-  let waited = 0;
-  let dueAt = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let timerAt = Number.POSITIVE_INFINITY;
-  const rto = (): number => {
-    const interval = srtt === undefined || !p.adaptiveRto ? p.timeoutMs : Math.max(MIN_RTO_MS, srtt + 4 * rttvar);
-    return Math.min(p.timeoutMs, interval * 2 ** Math.min(backoff, 16));
-  };
-  const schedule = (at: number, now: number): void => {
-    clearTimeout(timer);
-    timerAt = at;
-    timer = setTimeout(onTimer, Math.max(0, at - now));
-  };
-  const arm = (): void => {
-    waited = rto();
-    sentAt = performance.now();
-    dueAt = sentAt + waited;
-    if (dueAt < timerAt) schedule(dueAt, sentAt);
-  };
-  function onTimer(): void {
-    timerAt = Number.POSITIVE_INFINITY;
-    timer = undefined;
-    if (ended) return;
-    const now = performance.now();
-    // setTimeout may fire up to a millisecond early; only sleep again for a real remainder.
-    if (dueAt - now >= 1) schedule(dueAt, now);
-    else onTimeout();
-  }
-  const progress = (): void => {
-    if (backoff === 0) {
-      const sample = performance.now() - sentAt;
-      if (srtt === undefined) {
-        srtt = sample;
-        rttvar = sample / 2;
-      } else {
-        rttvar = 0.75 * rttvar + 0.25 * Math.abs(srtt - sample);
-        srtt = 0.875 * srtt + 0.125 * sample;
-      }
-    }
-    backoff = 0;
-    tries = 0;
-  };
-
-  /** Sends blocks k..to of one slice (at most perSlice) with one call; answers how many the kernel took. */
-  const sendSlice = (k: number, to: number): number => {
-    const n = to - k + 1;
+  /** Sends the pending slice with one call; answers how many blocks the kernel took. */
+  const sendSlice = (from: number, to: number): number => {
+    const n = to - from + 1;
     let short = -1; // the slot holding a short (last) block, sent as a shorter view
-    for (let i = 0; i < n; i++, k++) {
-      const at = (k - 1) * blksize - chunkAt;
-      const data = chunk.subarray(at, Math.min(at + blksize, chunk.length));
+    for (let i = 0, k = from; i < n; i++, k++) {
+      const [at, length] = m.blockBytes(k);
+      const data = chunk.subarray(at - chunkAt, at - chunkAt + length);
       const o = i * slotBytes;
       slots[o + 2] = (k >> 8) & 0xff;
       slots[o + 3] = k & 0xff;
       slots.set(data, o + 4);
-      if (data.length !== blksize) {
+      if (length !== blksize) {
         short = i;
-        batch[i * 3] = slots.subarray(o, o + 4 + data.length);
+        batch[i * 3] = slots.subarray(o, o + 4 + length);
       }
     }
     try {
@@ -254,140 +203,78 @@ export function startTransfer(p: TransferParams): Transfer {
     }
   };
 
-  /**
-   * Sends the window after the last acknowledged block. Synchronous when the window is read already and fits one
-   * slice; otherwise it reads, or paces slices PACE_MS apart, and re-runs if an ACK moved `base` meanwhile.
-   */
-  const pump = (): void => {
-    if (pumping) {
-      repump = true;
-      return;
-    }
-    repump = false;
-    const from = base + 1;
-    const to = Math.min(base + windowsize, lastBlock);
-    if (!cached(from, to)) {
-      pumping = true;
-      file.read((from - 1) * blksize, chunkBlocks * blksize).then(
-        (bytes) => {
-          pumping = false;
-          if (ended) return;
-          chunk = bytes;
-          chunkAt = (from - 1) * blksize;
-          if (!cached(from, to)) {
-            finish("read failed: short read", "read error");
-            return;
-          }
-          if (base + 1 !== from) repump = true;
-          else sendWindow(from, from, to, 0);
-          if (repump && !pumping && !ended) pump();
-        },
-        (e) => {
-          pumping = false;
-          finish(`read failed: ${describeError(e)}`, "read error");
-        },
-      );
-      return;
-    }
-    sendWindow(from, from, to, 0);
-  };
-
-  /** Sends blocks k..to of the window from..to, slice by slice; `stuck` counts slices the kernel refused. */
-  const sendWindow = (from: number, k: number, to: number, stuck: number): void => {
-    const end = Math.min(to, k + perSlice - 1);
-    const took = sendSlice(k, end);
-    sent = Math.max(sent, k + took - 1);
-    const next = k + took;
-    if (next > to || (took === 0 && stuck >= SEND_RETRIES)) {
-      if (base + 1 !== from) repump = true;
-      arm();
-      if (repump && !ended) pump();
-      return;
-    }
-    // More of this window: a pause, then the rest, unless acknowledged meanwhile (then from the new base).
-    pumping = true;
-    setTimeout(() => {
-      pumping = false;
-      if (ended) return;
-      if (base >= next || repump) {
-        arm();
-        pump();
+  /** Sends what is due now; reads ahead (asynchronously) when the slice is not in memory. */
+  const flush = (): void => {
+    for (let i = 0; i <= windowsize && m.ready(performance.now()) && !reading; i++) {
+      const from = m.sliceFrom;
+      const to = Math.min(m.lastBlock, from + windowsize - 1);
+      if (!cached(from, m.sliceTo)) {
+        reading = true;
+        file.read((from - 1) * blksize, chunkBlocks * blksize).then(
+          (bytes) => {
+            reading = false;
+            chunk = bytes;
+            chunkAt = (from - 1) * blksize;
+            if (!cached(from, to)) act(m.fail({ reason: "read failed: short read", tellPeer: "read error" }));
+            else act("send");
+          },
+          (e) => {
+            reading = false;
+            act(m.fail({ reason: `read failed: ${describeError(e)}`, tellPeer: "read error" }));
+          },
+        );
         return;
       }
-      sendWindow(from, next, to, took === 0 ? stuck + 1 : 0);
-    }, PACE_MS);
+      m.sentSlice(sendSlice(from, m.sliceTo), performance.now());
+    }
   };
 
-  function onTimeout(): void {
-    if (ended) return;
-    if (waited >= p.timeoutMs) tries++;
-    if (tries > p.retries) {
-      finish(`no ACK after ${p.retries} retransmissions`);
-      return;
-    }
-    backoff++;
-    p.log.debug({ block: base + 1, tries, backoff }, "tftp: timeout, retransmitting");
-    if (phase === "oack") {
-      send({ op: "OACK", options: p.oack });
-      arm();
-    } else {
-      dueAt = Number.POSITIVE_INFINITY; // re-armed once the window is out
-      pump();
-    }
+  /**
+   * The one timer, at the machine's next wake time. ACKs only move that time later, so the pending timer, when it
+   * fires early, sleeps again; it is replaced only when the new wake time is earlier.
+   */
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timerAt = Number.POSITIVE_INFINITY;
+  const schedule = (): void => {
+    const at = m.wakeAt();
+    if (at >= timerAt || closing) return;
+    clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(onTimer, Math.max(0, at - performance.now()));
+  };
+  function onTimer(): void {
+    timerAt = Number.POSITIVE_INFINITY;
+    timer = undefined;
+    const now = performance.now();
+    // setTimeout may fire up to a millisecond early; only sleep again for a real remainder.
+    const wake = m.wakeAt();
+    act(m.tick(wake - now < 1 ? Math.max(now, wake) : now));
   }
 
-  const onAck = (block: number): void => {
-    if (phase === "oack") {
-      if (block !== 0) return;
-      phase = "data";
-      progress();
-      pump();
+  const act = (v: Verdict): void => {
+    if (closing) return;
+    if (v === "oack") send({ op: "OACK", options: p.oack });
+    else if (v === "send") flush();
+    else if (v === "done" || v === "fail") {
+      finish();
       return;
     }
-    // Which outstanding block does this 16-bit number name? Blocks base+1..sent hold at most 65535 numbers.
-    for (let k = base + 1; k <= sent; k++) {
-      if ((k & 0xffff) !== block) continue;
-      base = k;
-      progress();
-      if (base >= lastBlock) finish();
-      else pump();
-      return;
-    }
-    // A duplicate or stale ACK: ignored, the retransmission timer alone resends (RFC 1123 §4.2.3.1).
+    schedule();
   };
 
   socket.onData = (msg, port, address) => {
-    if (ended) return;
+    if (m.ended) return;
     if (address !== peer.address || port !== peer.port) {
-      send({ op: "ERROR", code: TFTP_ERROR.UNKNOWN_TID, message: "unknown transfer ID" }, { address, port });
+      send(UNKNOWN_TID, { address, port });
       return;
     }
-    // The common case, a plain 4-byte ACK, without decoding into an object.
-    if (msg.length === 4 && msg[0] === 0 && msg[1] === OPCODE.ACK) {
-      onAck((msg[2]! << 8) | msg[3]!);
-      return;
-    }
-    let packet: TftpPacket;
-    try {
-      packet = decodePacket(msg);
-    } catch (e) {
-      p.log.debug({ err: describeError(e) }, "tftp: dropped malformed packet");
-      return;
-    }
-    if (packet.op === "ACK") onAck(packet.block);
-    else if (packet.op === "ERROR") finish(`peer sent error ${packet.code}: ${packet.message.slice(0, 100)}`);
-    else p.log.debug({ op: packet.op }, "tftp: ignored unexpected packet");
+    act(m.receive(msg, msg.length, performance.now()));
   };
   // Errors on an unconnected UDP socket are ICMP reports (e.g. port unreachable from a stray TID's peer): they
   // must not end the transfer, whose own peer is bounded by the retries.
   socket.onError = (e) => p.log.debug({ err: describeError(e) }, "tftp: socket error");
-  const deadline = setTimeout(() => finish(`exceeded ${p.deadlineMs} ms`, "transfer took too long"), p.deadlineMs);
 
-  p.emit(event("transfer-start"));
-  if (phase === "oack") {
-    send({ op: "OACK", options: p.oack });
-    arm();
-  } else pump();
-
-  return { done, abort: (reason) => finish(reason, "server shutting down") };
+  p.emit(transferEvent("transfer-start", p, file.size));
+  act(m.start(performance.now()));
+  return { done, abort: (reason) => act(m.abort(reason)) };
 }
