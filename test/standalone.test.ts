@@ -237,4 +237,17 @@ describe.skipIf(why !== undefined)(`vaquero standalone answers DHCP${why ? ` (sk
     expect(events).toEqual(["dhcp:offer", "dhcp:ack"]);
     expect(await stop(s.p)).toBe(0);
   });
+
+  test("pool leases survive a restart: an address bound before is not offered to another machine after", async () => {
+    if (!net) throw new Error("no network");
+    const args = ["--sot", "sot", "--data-dir", "data-leases", "--http-addr", "10.0.0.2:8080", "--tftp-addr", "10.0.0.2:69"];
+    const first = await start([...args, "--dhcp-iface", net.serverIf], ["ip", "netns", "exec", net.server]);
+    expect(first.exited).toBe(false);
+    expect((await udhcpc(net, work, "52:54:00:00:77:01")).ip).toBe("10.0.0.200");
+    expect(await stop(first.p)).toBe(0);
+    const second = await start([...args, "--dhcp-iface", net.serverIf], ["ip", "netns", "exec", net.server]);
+    expect((await udhcpc(net, work, "52:54:00:00:77:02")).ip).toBe("10.0.0.201");
+    expect((await udhcpc(net, work, "52:54:00:00:77:01")).ip).toBe("10.0.0.200");
+    expect(await stop(second.p)).toBe(0);
+  }, 60_000);
 });

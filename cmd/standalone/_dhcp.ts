@@ -3,7 +3,7 @@
  * probe in `server` mode, and the sockets.
  */
 import { networkInterfaces } from "node:os";
-import { VaqueroError } from "../../internal/errors/index.ts";
+import { describeError, VaqueroError } from "../../internal/errors/index.ts";
 import type { Logger } from "../../internal/log/index.ts";
 import { inCidr, ipv4ToInt, parseCidr } from "../../internal/net/index.ts";
 import type { StagedSite } from "../../pkg/api/index.ts";
@@ -20,6 +20,15 @@ import {
   type SubnetPool,
 } from "../../pkg/dhcp/index.ts";
 import type { Bundle } from "../../pkg/sot/index.ts";
+import type { Store } from "../../pkg/store/index.ts";
+import { openLeaseStore } from "./_leases.ts";
+
+function inRange(ip: string, start: string, end: string): boolean {
+  const n = ipv4ToInt(ip);
+  const lo = ipv4ToInt(start);
+  const hi = ipv4ToInt(end);
+  return n !== undefined && lo !== undefined && hi !== undefined && n >= lo && n <= hi;
+}
 
 function usage(msg: string): VaqueroError {
   return new VaqueroError("USAGE", `vaquero standalone: ${msg} (see vaquero standalone --help)`, { exitCode: 2 });
@@ -61,6 +70,7 @@ export async function startDhcp(
   bundle: Bundle,
   staged: StagedSite,
   macByIp: Map<string, string>,
+  store: Store,
   log: Logger,
 ): Promise<(() => Promise<void>)[]> {
   const mode = bundle.site.agent.dhcp;
@@ -92,6 +102,11 @@ export async function startDhcp(
     }
   }
   const own = ifaces.flatMap((i) => i.addresses);
+  // Pool leases survive a restart: restored from the store, and every change written before its ACK is sent.
+  const leaseStore = openLeaseStore(store, bundle.site.id, {
+    onError: (e, what) => log.warn({ ...what, err: describeError(e) }, "DHCP lease not persisted"),
+  });
+  const saved = mode === "server" ? await leaseStore.load() : [];
   const pools: SubnetPool[] =
     mode === "server"
       ? bundle.site.subnets.flatMap((s) =>
@@ -104,6 +119,8 @@ export async function startDhcp(
                     exclude: [...[...reservations.values()].map((r) => r.ipv4), ...own],
                     leaseSeconds: 3600,
                     now: Date.now,
+                    leases: saved.filter((l) => inRange(l.ip, s.pool?.start ?? "", s.pool?.end ?? "")),
+                    onChange: leaseStore.onChange,
                   }),
                   subnet: subnets.get(s.id) as DhcpSubnet,
                 },
@@ -132,7 +149,17 @@ export async function startDhcp(
         pools,
       };
       for (const port of mode === "proxy" ? [67, 4011] : [67]) {
-        servers.push(await createDhcpServer({ address: "0.0.0.0", device: iface.name, port, context, log, onEvent }));
+        servers.push(
+          await createDhcpServer({
+            address: "0.0.0.0",
+            device: iface.name,
+            port,
+            context,
+            log,
+            onEvent,
+            beforeReply: pools.length ? () => leaseStore.flush() : undefined,
+          }),
+        );
       }
       log.info({ iface: iface.name, serverId: iface.serverId, mode }, "serving DHCP");
     }
@@ -140,6 +167,6 @@ export async function startDhcp(
     await Promise.all(servers.map((s) => s.close()));
     throw e;
   }
-  if (pools.length) log.info({ pools: pools.map((p) => p.subnet.cidr) }, "DHCP pools for unknown machines");
-  return servers.map((s) => () => s.close());
+  if (pools.length) log.info({ pools: pools.map((p) => p.subnet.cidr), restored: saved.length }, "DHCP pools for unknown machines");
+  return [...servers.map((s) => () => s.close()), () => leaseStore.flush()];
 }

@@ -7,11 +7,12 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Io } from "../../internal/cli/index.ts";
 import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../internal/config/index.ts";
-import { VaqueroError } from "../../internal/errors/index.ts";
+import { describeError, VaqueroError } from "../../internal/errors/index.ts";
 import { createLogger, type Logger } from "../../internal/log/index.ts";
 import { createPathGuard, type PathGuard } from "../../internal/pathguard/index.ts";
 import { createAgentApp, createUpstreamCache, type StagedSite, stageSite, withClientIp } from "../../pkg/api/index.ts";
 import { PROGRAMS } from "../../pkg/boot/index.ts";
+import { openEmbeddedStore } from "../../pkg/store/index.ts";
 import { createTftpServer, type TftpServer, virtualSource } from "../../pkg/tftp/index.ts";
 import { compileSource, VERSION } from "../common/index.ts";
 import { startDhcp } from "./_dhcp.ts";
@@ -59,6 +60,13 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
   const staged = stageSite(bundle, release, () => new Date());
   const stops: (() => Promise<void> | void)[] = [];
   try {
+    // Durable state (today: the DHCP pool's leases) in the embedded store; a second process on the same data
+    // directory is refused here, before anything is served.
+    const store = await openEmbeddedStore({
+      path: join(cfg["data-dir"], "vaquero.db"),
+      onError: (e) => log.warn({ err: describeError(e) }, "store: lease expiry check failed"),
+    });
+    stops.push(() => store.close());
     const assets = await optionalGuard(bundle.site.agent.assets.dir, "site asset directory", log);
     const programs = await loadBootPrograms(cfg["ipxe-dir"], log);
     // Which machine an address is: its reserved address, or (proxy mode, pools) the address DHCP saw it ask for.
@@ -90,7 +98,7 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
     log.info({ site: bundle.site.id, release, http: `${server.hostname}:${server.port}`, upstream: upstream?.upstream }, "serving HTTP");
     if (programs.size) stops.push(await startTftp(cfg["tftp-addr"], programs, staged, macByIp, log));
     const ifaces = cfg["dhcp-iface"] ?? bundle.site.agent.interfaces;
-    stops.push(...(await startDhcp(ifaces, bundle, staged, macByIp, log)));
+    stops.push(...(await startDhcp(ifaces, bundle, staged, macByIp, store, log)));
     await waitForSignal();
     log.info("stopping");
     return 0;

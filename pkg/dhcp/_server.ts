@@ -34,6 +34,11 @@ export interface DhcpServerOptions {
   context: Omit<DhcpContext, "port">;
   log: Logger;
   onEvent?: (event: DhcpEvent, request: Record<string, unknown>) => void;
+  /**
+   * Awaited before a reply is sent: the caller's chance to make the lease it grants durable first (an ACK is a
+   * promise the address is the client's). Replies that depend on it wait; the socket keeps receiving.
+   */
+  beforeReply?: (event: DhcpEvent) => Promise<void> | void;
   /** Where replies go instead of the RFC destinations (tests on loopback). */
   replyTo?: (reply: DhcpPacket, from: Peer) => { address: string; port: number };
 }
@@ -93,10 +98,18 @@ export async function createDhcpServer(o: DhcpServerOptions): Promise<DhcpServer
       return;
     }
     const to = o.replyTo?.(reply, from) ?? destination(req, reply, from, port);
-    sender?.send(bytes, to.port, to.address, (err) => {
-      if (err) o.log.warn({ ...summary, to: `${to.address}:${to.port}`, err: err.message }, "dhcp reply not sent");
-    });
-    o.log.debug({ ...summary, event: outcome.event.type, to: `${to.address}:${to.port}` }, "dhcp reply");
+    const send = (): void => {
+      sender?.send(bytes, to.port, to.address, (err) => {
+        if (err) o.log.warn({ ...summary, to: `${to.address}:${to.port}`, err: err.message }, "dhcp reply not sent");
+      });
+      o.log.debug({ ...summary, event: outcome.event.type, to: `${to.address}:${to.port}` }, "dhcp reply");
+    };
+    const wait = outcome.event.type === "ack" ? o.beforeReply?.(outcome.event) : undefined;
+    if (!wait) send();
+    else
+      wait.then(send, (e: unknown) =>
+        o.log.warn({ ...summary, err: e instanceof Error ? e.message : String(e) }, "dhcp reply withheld: lease not stored"),
+      );
   };
   const listen = (socket: Socket): Socket => {
     socket.on("message", (msg: Buffer, rinfo: RemoteInfo) =>
