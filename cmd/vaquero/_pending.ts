@@ -64,17 +64,6 @@ export const PENDING: Record<string, PendingVerb> = {
       ipxeDir,
     ],
   },
-  bmc: {
-    synopsis: "--address HOST[:PORT] --user USER --password-ref env:NAME|file:PATH [--cipher 3|17] power …|bootdev …",
-    description: "One IPMI operation on one BMC, with the agent's own client.",
-    flags: [
-      { name: "address", kind: "string", arg: "HOST[:PORT]", help: "BMC address" },
-      { name: "user", kind: "string", arg: "USER", help: "BMC user" },
-      { name: "password-ref", kind: "string", arg: "env:NAME|file:PATH", help: "where the password is read from" },
-      { name: "cipher", kind: "string", arg: "3|17", choices: ["3", "17"], help: "cipher suite (default 17 when offered, else 3)" },
-      { name: "json", kind: "bool", help: "print JSON" },
-    ],
-  },
   migrate: {
     synopsis: "--from embedded:DIR|etcd:URL --to embedded:DIR|etcd:URL",
     description: "Moves a server's state between the embedded store and etcd.",

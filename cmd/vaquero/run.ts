@@ -5,6 +5,7 @@
 
 import { type Io, reportError } from "../../internal/cli/index.ts";
 import { helpText, parseConfig } from "../../internal/config/index.ts";
+import { runBmc } from "../bmc/index.ts";
 import { VERSION } from "../common/index.ts";
 import { runPreview } from "../preview/index.ts";
 import { runStandalone } from "../standalone/index.ts";
@@ -18,6 +19,7 @@ const VERBS: Record<string, (argv: readonly string[], io: Io) => Promise<number>
   validate: runValidate,
   preview: runPreview,
   standalone: runStandalone,
+  bmc: runBmc,
 };
 
 const USAGE = `usage: vaquero <verb> [flags]
@@ -30,7 +32,7 @@ verbs:
   agent        one datacenter: DHCP, TFTP, HTTP boot, IPMI, state engine (not built yet)
   validate     load, check and render a whole SoT; exit 0 valid, 1 findings, 2 unreadable
   preview      what one machine would be served: iPXE script, cmdline or unattended config
-  bmc          one IPMI operation on one BMC (not built yet)
+  bmc          one IPMI operation on one BMC: power status|on|off|cycle|reset|soft, bootdev pxe|disk|bios
   migrate      move server state between the embedded store and etcd (not built yet)
   version      print the version
 

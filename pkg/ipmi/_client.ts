@@ -1,8 +1,9 @@
 /**
  * A BMC client: the operations Vaquero needs, over one RMCP+ session that it opens on first use, keeps, and
  * opens again when the BMC stops knowing it (a BMC reset, a session timed out on the BMC). Operations on one BMC
- * run one at a time, in call order. A command that may have taken effect before its answer was lost (power
- * cycle, reset) is never sent twice: the caller gets IPMI_UNREACHABLE and reads the power state.
+ * run one at a time, in call order. A command that must not run twice (power cycle, reset) is sent once, never
+ * retransmitted nor resent in a new session: when its answer is lost the caller gets IPMI_UNREACHABLE and reads
+ * the power state.
  */
 import { randomBytes } from "node:crypto";
 import { isVaqueroError } from "../../internal/errors/index.ts";
@@ -108,7 +109,7 @@ export function createBmcClient(o: BmcClientOptions): BmcClient {
       const had = current !== undefined;
       const session = await connect();
       try {
-        return await session.command(c, what);
+        return await session.command(c, what, { once: !repeatable });
       } catch (e) {
         if (!isVaqueroError(e, "IPMI_UNREACHABLE") || !had) throw e;
         await drop();
@@ -118,7 +119,7 @@ export function createBmcClient(o: BmcClientOptions): BmcClient {
             `ipmi: ${target} did not answer ${what}; it may have taken effect, so it is not sent again (read the power state)`,
             { target },
           );
-        return (await connect()).command(c, what);
+        return (await connect()).command(c, what, { once: !repeatable });
       }
     });
     queue = job.catch(() => {});

@@ -49,7 +49,13 @@ export interface SessionOptions {
   sleep: (ms: number) => Promise<void>;
 }
 
-/** A request that expects an answer, or not (Close Session may go unanswered). */
+/** How many times a request is sent, and the first attempt's wait (later ones × 1.5, ±20 % jitter). */
+interface Plan {
+  attempts: number;
+  firstWaitMs: number;
+}
+
+/** A request: its bytes per attempt, and which answer is its own. */
 interface Exchange {
   build: (attempt: number) => Uint8Array;
   accept: (p: IpmiPacket) => boolean;
@@ -58,8 +64,11 @@ interface Exchange {
 /** An open session. */
 export interface Session {
   readonly suite: CipherSuite;
-  /** Sends a command and returns its response data; a non-zero completion code throws IPMI_COMMAND_REFUSED. */
-  command(c: Command, what: string): Promise<Uint8Array>;
+  /**
+   * Sends a command and returns its response data; a non-zero completion code throws IPMI_COMMAND_REFUSED.
+   * `once`: never retransmitted (commands that must not run twice), waited for as long as all attempts.
+   */
+  command(c: Command, what: string, opts?: { once?: boolean }): Promise<Uint8Array>;
   /** Close Session, best effort (one attempt). */
   close(): Promise<void>;
 }
@@ -86,9 +95,9 @@ export async function openSession(o: SessionOptions): Promise<Session> {
   });
 
   /** Sends `ex` until an accepted answer arrives; IPMI_UNREACHABLE after the last attempt. */
-  const exchange = async (ex: Exchange, what: string): Promise<IpmiPacket> => {
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      const wait = timeoutMs * 1.5 ** attempt * (0.8 + 0.4 * ((o.random(1)[0] ?? 128) / 255));
+  const exchange = async (ex: Exchange, what: string, plan: Plan = { attempts, firstWaitMs: timeoutMs }): Promise<IpmiPacket> => {
+    for (let attempt = 0; attempt < plan.attempts; attempt++) {
+      const wait = plan.firstWaitMs * 1.5 ** attempt * (0.8 + 0.4 * ((o.random(1)[0] ?? 128) / 255));
       const got = await new Promise<IpmiPacket | undefined>((resolve) => {
         const timer = setTimeout(() => resolve(undefined), wait);
         inbox = (p) => {
@@ -101,7 +110,13 @@ export async function openSession(o: SessionOptions): Promise<Session> {
       inbox = undefined;
       if (got) return got;
     }
-    throw new IpmiError("IPMI_UNREACHABLE", `ipmi: ${o.target} did not answer ${what} (${attempts} attempts)`, { target: o.target });
+    throw new IpmiError(
+      "IPMI_UNREACHABLE",
+      `ipmi: ${o.target} did not answer ${what} (${plan.attempts} attempt${plan.attempts > 1 ? "s" : ""})`,
+      {
+        target: o.target,
+      },
+    );
   };
 
   let rqSeq = 0;
@@ -136,7 +151,7 @@ export async function openSession(o: SessionOptions): Promise<Session> {
   const suite = CIPHER_SUITES[id];
 
   // 3. Open Session and RAKP.
-  const consoleSessionId = new DataView(o.random(4).buffer).getUint32(0, true) | 1;
+  const consoleSessionId = (new DataView(o.random(4).buffer).getUint32(0, true) | 1) >>> 0;
   const tag = (o.random(1)[0] ?? 0) & 0x3f;
   const setup = async (type: number, reply: number, payload: Uint8Array, what: string): Promise<Uint8Array> => {
     const p = await exchange(
@@ -189,7 +204,13 @@ export async function openSession(o: SessionOptions): Promise<Session> {
   // 4. Commands inside the session: every packet encrypted and authenticated, sequence numbers from 1.
   let seq = 0;
   let busy: Promise<unknown> = Promise.resolve();
-  const send = async (c: Command, what: string, tries?: number): Promise<IpmiResponse> => {
+  // A command that must not run twice is sent once and waited for as long as all attempts would take: a BMC
+  // need not recognise a retransmission (ipmi_sim runs each copy), so a retry could cycle a machine twice.
+  const once: Plan = {
+    attempts: 1,
+    firstWaitMs: Array.from({ length: attempts }, (_, i) => timeoutMs * 1.5 ** i).reduce((a, b) => a + b, 0),
+  };
+  const send = async (c: Command, what: string, plan?: Plan): Promise<IpmiResponse> => {
     rqSeq = (rqSeq + 1) & 0x3f;
     const r = rqSeq;
     const p = await exchange(
@@ -210,22 +231,18 @@ export async function openSession(o: SessionOptions): Promise<Session> {
           matches(p.payload, c, r),
       },
       what,
-    ).catch((e: unknown) => {
-      if (tries === 1) return undefined;
-      throw e;
-    });
-    return p?.format === "v2.0"
-      ? decodeResponse(p.payload)
-      : { netFn: c.netFn + 1, cmd: c.cmd, rqSeq: r, completionCode: 0, data: new Uint8Array(0) };
+      plan,
+    );
+    return decodeResponse(p.format === "v2.0" ? p.payload : new Uint8Array(0));
   };
   const priv = await send(setSessionPrivilege(Privilege.ADMIN), "Set Session Privilege Level");
   if (priv.completionCode !== 0) throw refused("Set Session Privilege Level (administrator)", priv.completionCode, o.target);
 
   return {
     suite,
-    command(c, what) {
+    command(c, what, opts = {}) {
       const run = busy.then(async () => {
-        const res = await send(c, what);
+        const res = await send(c, what, opts.once ? once : undefined);
         if (res.completionCode !== 0) throw refused(what, res.completionCode, o.target);
         return res.data;
       });
@@ -234,7 +251,7 @@ export async function openSession(o: SessionOptions): Promise<Session> {
     },
     async close() {
       await busy;
-      await send(closeSession(osr.bmcSessionId), "Close Session", 1).catch(() => {});
+      await send(closeSession(osr.bmcSessionId), "Close Session", { attempts: 1, firstWaitMs: timeoutMs }).catch(() => {});
     },
   };
 }
