@@ -50,6 +50,15 @@ afterAll(async () => {
 
 const fetched = (local: string): Buffer => readFileSync(join(out, local));
 
+/**
+ * Events matching `pred`, once there are `n` of them (or after ~2 s): a transfer's end is reported when its last
+ * ACK arrives, which a transfer worker posts to this thread, so it may land just after the client exits.
+ */
+async function eventsWhen(pred: (e: TftpEvent) => boolean, n = 1): Promise<TftpEvent[]> {
+  for (let i = 0; i < 200 && events.filter(pred).length < n; i++) await Bun.sleep(10);
+  return events.filter(pred);
+}
+
 describe("clients are installed", () => {
   for (const bin of ["tftp", "curl", "atftp"] as const) test(bin, () => expect(requireClient(bin)).toStartWith("/"));
 });
@@ -118,7 +127,7 @@ describe("atftp (blksize and windowsize)", () => {
       const r = await atftp(port, "boot/vmlinuz", local, out, blksize, windowsize);
       expect(r.code).toBe(0);
       expect(fetched(local).equals(FILES["boot/vmlinuz"]!)).toBe(true);
-      const done = events.find((e) => e.type === "transfer-done");
+      const [done] = await eventsWhen((e) => e.type === "transfer-done" && e.file === "boot/vmlinuz" && e.blksize === blksize);
       expect(done && [done.blksize, done.windowsize, done.bytes]).toEqual([blksize, windowsize, FILES["boot/vmlinuz"]!.length]);
     });
   }
@@ -126,5 +135,21 @@ describe("atftp (blksize and windowsize)", () => {
     const r = await atftp(port, "exact.bin", "atftp-exact", out, 1468, 4);
     expect(r.code).toBe(0);
     expect(fetched("atftp-exact").equals(FILES["exact.bin"]!)).toBe(true);
+  });
+});
+
+describe("many transfers at once (a PXE storm)", () => {
+  test("48 curl fetches of pxelinux.0 and boot.ipxe at once, every one complete", async () => {
+    events.length = 0;
+    const runs = await Promise.all(
+      Array.from({ length: 48 }, (_, i) =>
+        i % 2 === 0 ? curlTftp(port, "pxelinux.0", `storm-${i}`, out, 1468) : curlTftp(port, "boot.ipxe", `storm-${i}`, out),
+      ),
+    );
+    expect(runs.map((r) => r.code)).toEqual(runs.map(() => 0));
+    for (let i = 0; i < 48; i += 2) expect(fetched(`storm-${i}`).equals(FILES["pxelinux.0"]!)).toBe(true);
+    expect(fetched("storm-1").toString()).toBe("#!ipxe\nchain http://127.0.0.1/ipxe\n");
+    const storm = (e: TftpEvent): boolean => e.type === "transfer-done" && (e.file === "pxelinux.0" || e.file === "boot.ipxe");
+    expect((await eventsWhen(storm, 48)).length).toBe(48);
   });
 });

@@ -5,7 +5,7 @@
  * of load elsewhere hits all three alike) and the median is shown. Prints a Markdown table of MB/s per server
  * and Vaquero's ratios.
  *
- *   bun bench/boot/tftp.ts [--mb 50] [--timeout 60] [--runs 3]
+ *   bun bench/boot/tftp.ts [--mb 50] [--timeout 60] [--runs 3] [--blksizes 512,1468,8192] [--windows 1,4,16]
  *
  * Needs Debian `atftp` and `atftpd` installed; tftpd-hpa conflicts with atftpd, so its `in.tftpd` is unpacked
  * into a temporary folder (`apt-get download tftpd-hpa` + `dpkg-deb -x`) unless TFTPD_HPA points at one.
@@ -27,8 +27,12 @@ const arg = (name: string, def: number): number => {
 const MB = arg("mb", 50);
 const TIMEOUT_MS = arg("timeout", 60) * 1000;
 const RUNS = arg("runs", 3);
-const BLKSIZES = [512, 1468, 8192];
-const WINDOWS = [1, 4, 16];
+const list = (name: string, def: number[]): number[] => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? def : (process.argv[i + 1] ?? "").split(",").map(Number);
+};
+const BLKSIZES = list("blksizes", [512, 1468, 8192]);
+const WINDOWS = list("windows", [1, 4, 16]);
 const PORTS = { vaquero: 27069, "tftpd-hpa": 27070, atftpd: 27071 } as const;
 type ServerName = keyof typeof PORTS;
 

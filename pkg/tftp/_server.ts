@@ -1,16 +1,20 @@
 /**
  * The read-only TFTP server: one listening socket for requests (RFC 1350 §4, node:dgram), one new ephemeral
- * socket per transfer (Bun's native UDP, see _transfer.ts). Malformed packets are logged at debug and dropped;
- * nothing a peer sends stops the server.
+ * socket per transfer. Transfers run in a small pool of worker threads on libc sockets (`_workers.ts`), or, when
+ * that is unavailable (no libc through bun:ffi, IPv6, a file neither in memory nor a descriptor), on Bun's native
+ * UDP socket on this thread (`_transfer.ts`); both drive the same protocol machine (`_machine.ts`). Malformed
+ * packets are logged at debug and dropped; nothing a peer sends stops the server.
  */
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { describeError, isVaqueroError, VaqueroError } from "../../internal/errors/index.ts";
+import { isIPv4 } from "../../internal/libc/index.ts";
 import type { Logger } from "../../internal/log/index.ts";
 import { decodePacket, encodePacket, TFTP_ERROR, type TftpPacket } from "./_codec.ts";
 import { MAX_BLKSIZE, negotiate } from "./_options.ts";
 import type { TftpFile, TftpFileSource, TftpPeer } from "./_sources.ts";
 import { bindTransferSocket, startTransfer, type TftpEvent, type Transfer, type TransferSocket } from "./_transfer.ts";
+import { createWorkerPool, type WorkerPool } from "./_workers.ts";
 
 /** Options of {@link createTftpServer}. */
 export interface TftpServerOptions {
@@ -38,6 +42,13 @@ export interface TftpServerOptions {
   transferDeadlineMs?: number;
   /** Most transfers at once; requests beyond are answered with error 0 (default 512). */
   maxTransfers?: number;
+  /**
+   * Where transfers run: `auto` (default) in worker threads on libc sockets when available, else on this thread;
+   * `worker` requires the workers (rejects with `TFTP_WORKER` otherwise); `socket` always on this thread.
+   */
+  driver?: "auto" | "worker" | "socket";
+  /** Transfer worker threads (default 2). */
+  workers?: number;
 }
 
 /** A bound TFTP server. */
@@ -109,6 +120,23 @@ export async function createTftpServer(options: TftpServerOptions): Promise<Tftp
   }
   const bound = listener.address();
 
+  let pool: WorkerPool | undefined;
+  const driver = options.driver ?? "auto";
+  if (driver !== "socket" && isIPv4(address)) {
+    try {
+      pool = await createWorkerPool(Math.max(1, options.workers ?? 2), log);
+    } catch (e) {
+      if (driver === "worker") {
+        listener.close();
+        throw e;
+      }
+      log.warn({ err: describeError(e) }, "tftp: transfers run on the main thread");
+    }
+  } else if (driver === "worker") {
+    listener.close();
+    throw new VaqueroError("TFTP_WORKER", `tftp: transfer workers need an IPv4 address, not ${address}`, { exitCode: 2 });
+  }
+
   const emit = (e: TftpEvent): void => {
     try {
       options.onEvent?.(e);
@@ -148,16 +176,7 @@ export async function createTftpServer(options: TftpServerOptions): Promise<Tftp
       return;
     }
     const n = negotiate(req.options, { fileSize: file.size, maxBlksize });
-    let socket: TransferSocket;
-    try {
-      socket = await bindTransferSocket(address);
-    } catch (e) {
-      await file.close();
-      throw e;
-    }
-    tlog.debug({ size: file.size, blksize: n.blksize, windowsize: n.windowsize }, "tftp: transfer start");
-    const t = startTransfer({
-      socket,
+    const params = {
       peer,
       name,
       file,
@@ -172,7 +191,21 @@ export async function createTftpServer(options: TftpServerOptions): Promise<Tftp
       now: Date.now,
       log: tlog,
       emit,
-    });
+    };
+    const inWorker = pool?.accepts(file) === true;
+    tlog.debug({ size: file.size, blksize: n.blksize, windowsize: n.windowsize, worker: inWorker }, "tftp: transfer start");
+    if (pool && inWorker) return run(pool.start(params, address));
+    let socket: TransferSocket;
+    try {
+      socket = await bindTransferSocket(address);
+    } catch (e) {
+      await file.close();
+      throw e;
+    }
+    return run(startTransfer({ socket, ...params }));
+  };
+
+  const run = async (t: Transfer): Promise<void> => {
     transfers.add(t);
     if (closed) t.abort("server closed");
     await t.done;
@@ -210,6 +243,7 @@ export async function createTftpServer(options: TftpServerOptions): Promise<Tftp
       closed = true;
       await new Promise<void>((r) => listener.close(() => r()));
       for (const t of transfers) t.abort("server closed");
+      await pool?.close();
       await Promise.all([...pending]);
     },
   };

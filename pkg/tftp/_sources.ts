@@ -18,6 +18,10 @@ export interface TftpFile {
   /** Up to `length` bytes from `offset`; fewer only at the end of the file. */
   read(offset: number, length: number): Promise<Uint8Array>;
   close(): Promise<void>;
+  /** The whole content, when it is held in memory (transfer workers then share it instead of reading). */
+  readonly bytes?: Uint8Array;
+  /** An open descriptor of the file, valid until `close` (transfer workers `pread` it). */
+  readonly fd?: number;
 }
 
 /**
@@ -37,6 +41,7 @@ export function memoryFile(content: VirtualContent): TftpFile {
   const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
   return {
     size: bytes.length,
+    bytes,
     read: async (offset, length) => bytes.subarray(offset, Math.min(bytes.length, offset + length)),
     close: async () => {},
   };
@@ -78,6 +83,7 @@ export async function dirSource(root: string): Promise<TftpFileSource> {
         let cacheAt = 0;
         return {
           size: st.size,
+          fd: fh.fd,
           async read(offset, length) {
             if (offset < cacheAt || offset + length > cacheAt + cache.length) {
               const want = Math.max(length, READ_AHEAD);
