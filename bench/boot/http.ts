@@ -41,6 +41,9 @@ const vq = Bun.spawn(
     "127.0.0.1:0",
     "--log-level",
     "warn",
+    // One wrk client is one address: the per-client limit of the boot endpoints would measure 429s.
+    "--boot-rate",
+    "0",
   ],
   {
     stdout: "ignore",

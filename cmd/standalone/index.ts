@@ -80,6 +80,7 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
       programs,
       version: VERSION,
       macOf: (ip) => macByIp.get(ip),
+      bootRate: cfg["boot-rate"],
       ...(assets ? { assets } : {}),
       ...(upstream ? { upstream } : {}),
     });

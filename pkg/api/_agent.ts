@@ -14,6 +14,7 @@ import { serveAssets } from "./_assets.ts";
 import { requestBase, servedFor } from "./_base.ts";
 import { errorResponse, readBody } from "./_http.ts";
 import { createHttpCounters, exposition, httpFamilies, METRICS_CONTENT_TYPE, siteFamilies, upstreamFamilies } from "./_metrics.ts";
+import { createRateLimiter } from "./_ratelimit.ts";
 import type { StagedSite } from "./_stage.ts";
 import { bodyBytes, clientIpOf, markStart, noteMachine, traceRequest } from "./_trace.ts";
 import type { UpstreamCache } from "./_upstream.ts";
@@ -42,7 +43,17 @@ export interface AgentAppOptions {
   version?: string;
   /** Largest `/state` body accepted (default 64 KiB). */
   maxStateBody?: number;
+  /**
+   * Requests per second per client address on the endpoints booting machines reach (`/boot.ipxe`, `/config`,
+   * `/state`, `/assets`, `/ipxe`), with a burst of 5 s worth; 0 turns the limit off. Default 20.
+   */
+  bootRate?: number;
+  /** The rate limiter's clock in ms (default `performance.now`; tests step it). */
+  bootRateClock?: () => number;
 }
+
+/** Paths of the unauthenticated endpoints booting machines reach. */
+const BOOT_PATHS = /^\/(boot\.ipxe|config\/|state$|assets\/|ipxe\/)/;
 
 /** Events a booting OS may report (API.md). */
 export const STATE_EVENTS = ["booted", "stage-done", "installed", "failed", "log"] as const;
@@ -69,9 +80,23 @@ export function createAgentApp(o: AgentAppOptions) {
     traceRequest({ ...trace, tracker: o.site()?.tracker }, request, route, status, headers);
   };
 
+  const rate = o.bootRate ?? 20;
+  const limiter =
+    rate > 0 ? createRateLimiter({ perSecond: rate, burst: rate * 5, ...(o.bootRateClock ? { now: o.bootRateClock } : {}) }) : undefined;
+
   return new Elysia()
     .onRequest(({ request }) => {
       markStart(request, now());
+      if (!limiter) return;
+      const ip = trace.clientIp(request);
+      if (ip === undefined || !BOOT_PATHS.test(new URL(request.url, "http://agent").pathname)) return;
+      const d = limiter.take(ip);
+      if (d.ok) return;
+      counters.count("limited", 429, 0);
+      o.log.debug({ ip, url: request.url.slice(0, 200) }, "boot request rate-limited");
+      return errorResponse("RATE_LIMITED", `too many requests from ${ip}; retry in ${d.retryAfterSeconds} s`, {
+        "retry-after": String(d.retryAfterSeconds),
+      });
     })
     .onAfterHandle(({ request, route, responseValue, set }) => {
       if (responseValue instanceof Response) observe(request, route, responseValue.status, responseValue.headers);
