@@ -38,7 +38,11 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** The session keys: SIK, K1, K2 (§13.31, §13.32). `kg` is the BMC key, or the user key when none is set. */
+/**
+ * The session keys: SIK, K1, K2 (§13.31, §13.32). `kg` is the BMC key, or the user key when none is set.
+ * Const1 and Const2 are 20 bytes of 01h and 02h for every hash, SHA-256 included (as BMCs, ipmitool and
+ * FreeIPMI have them): only the HMAC output, and so K1 and K2, is 32 bytes with suite 17.
+ */
 export function sessionKeys(
   suite: CipherSuite,
   kg: Uint8Array,
@@ -48,8 +52,7 @@ export function sessionKeys(
   user: Uint8Array,
 ): { sik: Uint8Array; k1: Uint8Array; k2: Uint8Array } {
   const sik = hmac(suite.hash, kg, rm, rc, Uint8Array.of(role, user.length), user);
-  const n = suite.hash === "sha1" ? 20 : 32;
-  return { sik, k1: hmac(suite.hash, sik, new Uint8Array(n).fill(1)), k2: hmac(suite.hash, sik, new Uint8Array(n).fill(2)) };
+  return { sik, k1: hmac(suite.hash, sik, new Uint8Array(20).fill(1)), k2: hmac(suite.hash, sik, new Uint8Array(20).fill(2)) };
 }
 
 /** The integrity code over `data` with K1, truncated to the suite's length. */

@@ -151,7 +151,9 @@ export async function openSession(o: SessionOptions): Promise<Session> {
   const suite = CIPHER_SUITES[id];
 
   // 3. Open Session and RAKP.
-  const consoleSessionId = (new DataView(o.random(4).buffer).getUint32(0, true) | 1) >>> 0;
+  // The drawn bytes may be a view into a larger buffer (a pool): read them at their own offset.
+  const drawn = o.random(4);
+  const consoleSessionId = (new DataView(drawn.buffer, drawn.byteOffset, drawn.byteLength).getUint32(0, true) | 1) >>> 0;
   const tag = (o.random(1)[0] ?? 0) & 0x3f;
   const setup = async (type: number, reply: number, payload: Uint8Array, what: string): Promise<Uint8Array> => {
     const p = await exchange(
