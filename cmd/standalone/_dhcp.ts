@@ -133,7 +133,7 @@ export async function startDhcp(
     const { mac, type, ...detail } = event;
     const asked = request.requestedIp ?? request.ciaddr;
     if (mac && typeof asked === "string" && staged.renderer.lookup(mac)) macByIp.set(asked, mac);
-    if (mac && type !== "ignored") staged.tracker.record(mac, "dhcp", type, detail);
+    if (mac && type !== "ignored") staged.engine.record(mac, "dhcp", type, detail);
   };
   const servers: DhcpServer[] = [];
   try {

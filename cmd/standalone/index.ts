@@ -171,7 +171,7 @@ async function startTftp(
       onEvent: (e) => {
         const mac = macByIp.get(e.peer.address);
         if (mac)
-          staged.tracker.record(mac, "tftp", e.type, { file: e.file, bytes: e.bytes, ms: e.ms, ...(e.error ? { error: e.error } : {}) });
+          staged.engine.record(mac, "tftp", e.type, { file: e.file, bytes: e.bytes, ms: e.ms, ...(e.error ? { error: e.error } : {}) });
       },
     });
   } catch (e) {

@@ -77,7 +77,7 @@ export function createAgentApp(o: AgentAppOptions) {
   /** Counts an answered request and records its trace event: once per request, after its response is built. */
   const observe = (request: Request, route: string, status: number, headers: Headers | undefined): void => {
     counters.count(route, status, bodyBytes(headers));
-    traceRequest({ ...trace, tracker: o.site()?.tracker }, request, route, status, headers);
+    traceRequest({ ...trace, engine: o.site()?.engine }, request, route, status, headers);
   };
 
   const rate = o.bootRate ?? 20;
@@ -132,7 +132,7 @@ export function createAgentApp(o: AgentAppOptions) {
           o.log.info({ mac: query.mac, site: s.bundle.site.id }, "boot script for an unknown machine");
           return ipxe(unknownMachineScript(base, String(query.mac).slice(0, 40), s.bundle.site.id));
         }
-        const next = s.tracker.bootFor(mac);
+        const next = s.engine.bootFor(mac);
         if (!next || "exit" in next) {
           const why = next && "exit" in next ? next.exit : "not a host of this site";
           noteMachine(request, mac, { exit: why });
@@ -164,7 +164,7 @@ export function createAgentApp(o: AgentAppOptions) {
         const mac = normalizeMac(params.mac);
         if (!mac) return errorResponse("MAC_INVALID", `"${params.mac.slice(0, 40)}" is not a MAC address`);
         if (!s.renderer.lookup(mac)) return errorResponse("MAC_UNKNOWN", `MAC ${mac} is not a host of site "${s.bundle.site.id}"`);
-        const next = s.tracker.bootFor(mac);
+        const next = s.engine.bootFor(mac);
         const boot = typeof query.boot === "string" ? query.boot : next && "boot" in next ? next.boot : undefined;
         if (!boot)
           return errorResponse("NO_CONFIG", `MAC ${mac} has no stage to configure (${next && "exit" in next ? next.exit : "unknown"})`);
@@ -221,7 +221,7 @@ export function createAgentApp(o: AgentAppOptions) {
         if (typeof event !== "string" || !(STATE_EVENTS as readonly string[]).includes(event)) {
           return errorResponse("EVENT_INVALID", `/state needs event, one of ${STATE_EVENTS.join(", ")}`);
         }
-        const m = s.tracker.record(mac, "state", event, detail);
+        const m = s.engine.record(mac, "state", event, detail);
         if (!m) return errorResponse("MAC_UNKNOWN", `MAC ${mac} is not a host of site "${s.bundle.site.id}"`);
         o.log.info({ mac, host: m.host, event, state: m.state }, "machine report");
         return new Response(null, { status: 204 });
@@ -239,7 +239,7 @@ export function createAgentApp(o: AgentAppOptions) {
       () => {
         const s = staged();
         if (s instanceof Response) return s;
-        const machines = s.tracker.machines();
+        const machines = s.engine.machines();
         const by_state = Object.fromEntries(STATES.map((st) => [st, machines.filter((m) => m.state === st).length]).filter(([, n]) => n));
         return { site: s.bundle.site.id, release: s.release, machines: { total: machines.length, by_state }, rollouts: [] };
       },
@@ -252,7 +252,7 @@ export function createAgentApp(o: AgentAppOptions) {
         if (s instanceof Response) return s;
         const wanted = typeof query.state === "string" ? query.state : undefined;
         const after = typeof query.cursor === "string" ? query.cursor : "";
-        const list = s.tracker.machines().filter((m) => (!wanted || m.state === wanted) && m.mac > after);
+        const list = s.engine.machines().filter((m) => (!wanted || m.state === wanted) && m.mac > after);
         const page = list.slice(0, PAGE).map(({ mac, host, state, stage, updated_at }) => ({ mac, host, state, stage, updated_at }));
         return { machines: page, ...(list.length > PAGE ? { next_cursor: page[page.length - 1]?.mac } : {}) };
       },
@@ -265,7 +265,7 @@ export function createAgentApp(o: AgentAppOptions) {
         if (s instanceof Response) return s;
         const mac = normalizeMac(params.mac);
         if (!mac) return errorResponse("MAC_INVALID", `"${params.mac.slice(0, 40)}" is not a MAC address`);
-        const m = s.tracker.machine(mac);
+        const m = s.engine.machine(mac);
         if (!m) return errorResponse("MAC_UNKNOWN", `MAC ${mac} is not a host of site "${s.bundle.site.id}"`);
         return {
           mac,
@@ -273,7 +273,7 @@ export function createAgentApp(o: AgentAppOptions) {
           state: m.state,
           stage: m.stage,
           ...(m.reason ? { reason: m.reason } : {}),
-          events: s.tracker.events(mac),
+          events: s.engine.events(mac),
         };
       },
       { detail: { tags: ["status"], summary: "One machine and its boot trace" } },

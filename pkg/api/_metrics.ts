@@ -88,7 +88,7 @@ const STATES = ["unknown", "pending", "powering", "booting", "installing", "prov
 
 /** The staged site as metric families: machines by state and the release as an info gauge. */
 export function siteFamilies(s: StagedSite | undefined): MetricFamily[] {
-  const machines = s?.tracker.machines() ?? [];
+  const machines = s?.engine.machines() ?? [];
   return [
     {
       name: "vaquero_machines",

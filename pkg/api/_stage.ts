@@ -1,31 +1,74 @@
-/** A staged release of one site, ready to serve: its bundle, a renderer over it and the machine tracker. */
+/** A staged release of one site, ready to serve: its bundle, a renderer over it and the state engine. */
+import type { Logger } from "../../internal/log/index.ts";
 import { type Bundle, createRenderer, type Renderer } from "../sot/index.ts";
-import { createTracker, type SiteView, type Tracker } from "../state/index.ts";
+import { createEngine, DEFAULT_POLICY, type Engine, type HostView, type PowerControl, type SiteView } from "../state/index.ts";
+import type { Store } from "../store/index.ts";
 
 /** A release staged on this agent's site. */
 export interface StagedSite {
   bundle: Bundle;
   renderer: Renderer;
-  tracker: Tracker;
+  engine: Engine;
   release: { id: string; staged_at: string };
 }
 
-/** The tracker's view of a bundle: hosts by boot-interface MAC with their workflow's stages. */
+/**
+ * The engine's view of a bundle: each host once, tracked by its primary boot interface (the one marked
+ * `primary`, else the first), reachable by any of its interfaces' MACs and by name; workflows' policies.
+ */
 export function siteViewOf(bundle: Bundle): SiteView {
-  const byMac = new Map<string, { name: string; stages: string[]; neverProvision: boolean }>();
+  const byMac = new Map<string, HostView>();
+  const byName = new Map<string, HostView>();
   for (const h of bundle.hosts) {
-    const entry = { name: h.name, stages: bundle.workflows[h.workflow]?.stages ?? [], neverProvision: h.never_provision };
-    for (const i of h.interfaces) byMac.set(i.mac, entry);
+    const wf = bundle.workflows[h.workflow];
+    const primary = h.interfaces.find((i) => i.primary) ?? h.interfaces[0];
+    const macs = [...new Set([primary?.mac, ...h.interfaces.map((i) => i.mac)].filter((m): m is string => m !== undefined))];
+    const view: HostView = {
+      name: h.name,
+      stages: wf?.stages ?? [],
+      neverProvision: h.never_provision,
+      workflow: h.workflow,
+      macs,
+      soft: h.bmc?.bmc.soft === true,
+    };
+    byName.set(h.name, view);
+    for (const mac of macs) byMac.set(mac, view);
   }
-  return { host: (mac) => byMac.get(mac), macs: () => [...byMac.keys()] };
+  const tracked = [...byName.values()].map((h) => h.macs?.[0]).filter((m): m is string => m !== undefined);
+  return {
+    host: (mac) => byMac.get(mac),
+    macs: () => [...tracked],
+    byName: (name) => byName.get(name),
+    policy: (workflow) => (bundle.workflows[workflow] ? { ...DEFAULT_POLICY, ...bundle.workflows[workflow].policy } : undefined),
+  };
 }
 
-/** Stages `bundle` as release `releaseId` at `now()`. */
-export function stageSite(bundle: Bundle, releaseId: string, now: () => Date): StagedSite {
+/** How a site's engine is built: its store, power control, clock; defaults keep everything in memory. */
+export interface StageOptions {
+  store?: Store;
+  power?: (host: HostView) => PowerControl | undefined;
+  /** Milliseconds since the epoch (default `Date.now`). */
+  now?: () => number;
+  log?: Logger;
+  /** Engine tick in ms; `false` for tests that tick by hand (default 1000). */
+  tickMs?: number | false;
+}
+
+/** Stages `bundle` as release `releaseId` at `now()`; call `engine.start()` before serving. */
+export function stageSite(bundle: Bundle, releaseId: string, now: () => Date, o: StageOptions = {}): StagedSite {
   return {
     bundle,
     renderer: createRenderer(bundle),
-    tracker: createTracker({ site: siteViewOf(bundle), now }),
+    engine: createEngine({
+      site: siteViewOf(bundle),
+      siteId: bundle.site.id,
+      now: o.now ?? (() => now().getTime()),
+      release: releaseId,
+      tickMs: o.tickMs ?? false,
+      ...(o.store ? { store: o.store } : {}),
+      ...(o.power ? { power: o.power } : {}),
+      ...(o.log ? { log: o.log } : {}),
+    }),
     release: { id: releaseId, staged_at: now().toISOString() },
   };
 }

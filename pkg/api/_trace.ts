@@ -45,7 +45,7 @@ export const MACHINE_ROUTES: Readonly<Record<string, string>> = {
 
 /** What {@link traceRequest} needs of the agent. */
 export interface TraceContext {
-  tracker: Tracker | undefined;
+  engine: Tracker | undefined;
   clientIp: (request: Request) => string | undefined;
   macOf: ((ip: string) => string | undefined) | undefined;
   now: () => number;
@@ -54,7 +54,7 @@ export interface TraceContext {
 /** Records the one `http` event of a request to a machine route, when the machine is known. */
 export function traceRequest(t: TraceContext, request: Request, route: string, status: number, headers: Headers | undefined): void {
   const type = MACHINE_ROUTES[route];
-  if (!type || !t.tracker) return;
+  if (!type || !t.engine) return;
   const note = notes.get(request);
   let mac = note?.mac;
   if (!mac) {
@@ -69,7 +69,7 @@ export function traceRequest(t: TraceContext, request: Request, route: string, s
   if (range) detail.range = range;
   const t0 = started.get(request);
   if (t0 !== undefined) detail.ms = Math.round((t.now() - t0) * 10) / 10;
-  t.tracker.record(mac, "http", type, detail);
+  t.engine.record(mac, "http", type, detail);
 }
 
 /**
