@@ -83,6 +83,7 @@ interface Active {
   fd: number;
   m: TransferMachine;
   peer: Uint8Array;
+  peerPtr: Pointer;
   oack: Uint8Array | null;
   /** The file bytes (shared) or the read-ahead chunk, and where block 1 of `data` starts in the file. */
   data: Uint8Array;
@@ -101,13 +102,23 @@ let wakeFd = -1;
 const active = new Map<number, Active>();
 let running = false;
 let stopping = false;
-const rbuf = new Uint8Array(65536);
-const rbufPtr = (): Pointer => ptr(rbuf);
-const from = new Uint8Array(16);
-const fromLen = new Uint32Array(1);
-const wakeBuf = new BigUint64Array(1);
-const timespec = new Uint32Array(4);
-let pollfds = new Uint8Array(0);
+/*
+ * Every buffer whose address libc keeps or is handed more than once is made over an explicit ArrayBuffer: a small
+ * typed array made from a length keeps its bytes in the collector's memory and moves them when its buffer is
+ * first asked for, which would leave a taken address pointing at stale bytes.
+ */
+const rbuf = new Uint8Array(new ArrayBuffer(65536));
+const from = new Uint8Array(new ArrayBuffer(16));
+const fromLen = new Uint32Array(new ArrayBuffer(4));
+const wakeBuf = new BigUint64Array(new ArrayBuffer(8));
+const timespec = new Uint32Array(new ArrayBuffer(16));
+/** Addresses of the buffers above, taken once (they live as long as the thread). */
+const rbufPtr = ptr(rbuf);
+const fromPtr = ptr(from);
+const fromLenPtr = ptr(fromLen);
+const timespecPtr = ptr(timespec);
+let pollfds = new Uint8Array(new ArrayBuffer(8));
+let pollfdsPtr = ptr(pollfds);
 let pollOrder: Active[] = [];
 let pollDirty = true;
 const unknownTid = encodePacket(UNKNOWN_TID);
@@ -146,12 +157,12 @@ function open(s: WorkerStart): void {
   else {
     srcFd = s.content.fd;
     const chunkBlocks = Math.max(s.windowsize, Math.ceil(READ_CHUNK / s.blksize));
-    data = new Uint8Array(Math.max(1, Math.min(chunkBlocks * s.blksize, s.size)));
+    data = new Uint8Array(new ArrayBuffer(Math.max(1, Math.min(chunkBlocks * s.blksize, s.size))));
   }
-  const peer = encodeSockaddrIn(s.peer.address, s.peer.port);
-  const headers = new Uint8Array(n * 4);
-  const iov = new Uint32Array(n * 8);
-  const msgs = new Uint32Array((n * MMSGHDR_BYTES) / 4);
+  const peer = encodeSockaddrIn(s.peer.address, s.peer.port, new Uint8Array(new ArrayBuffer(16)));
+  const headers = new Uint8Array(new ArrayBuffer(n * 4));
+  const iov = new Uint32Array(new ArrayBuffer(n * 32));
+  const msgs = new Uint32Array(new ArrayBuffer(n * MMSGHDR_BYTES));
   const headersPtr = ptr(headers);
   const iovPtr = ptr(iov);
   for (let i = 0; i < n; i++) {
@@ -169,6 +180,7 @@ function open(s: WorkerStart): void {
     fd,
     m,
     peer,
+    peerPtr: ptr(peer),
     oack: s.oack,
     data,
     dataAt: "bytes" in s.content ? 0 : -1,
@@ -185,7 +197,7 @@ function open(s: WorkerStart): void {
 }
 
 function sendTo(t: Active, bytes: Uint8Array, to: Uint8Array): void {
-  libc.sendto(t.fd, ptr(bytes), bytes.length, 0, ptr(to), 16);
+  libc.sendto(t.fd, ptr(bytes), bytes.length, 0, to === from ? fromPtr : t.peerPtr, 16);
 }
 
 function finish(t: Active): void {
@@ -249,7 +261,7 @@ function act(t: Active, v: Verdict): void {
 function receive(t: Active): void {
   for (let i = 0; i < RECV_BATCH && !t.m.ended; i++) {
     fromLen[0] = 16;
-    const n = Number(libc.recvfrom(t.fd, rbufPtr(), rbuf.length, MSG_DONTWAIT, ptr(from), ptr(fromLen)));
+    const n = Number(libc.recvfrom(t.fd, rbufPtr, rbuf.length, MSG_DONTWAIT, fromPtr, fromLenPtr));
     if (n < 0) return;
     const p = t.peer;
     if (from[2] !== p[2] || from[3] !== p[3] || from[4] !== p[4] || from[5] !== p[5] || from[6] !== p[6] || from[7] !== p[7]) {
@@ -262,8 +274,9 @@ function receive(t: Active): void {
 
 function rebuildPoll(): void {
   pollOrder = [...active.values()];
-  pollfds = new Uint8Array((pollOrder.length + 1) * POLLFD_BYTES);
+  pollfds = new Uint8Array(new ArrayBuffer((pollOrder.length + 1) * POLLFD_BYTES));
   const v = new DataView(pollfds.buffer);
+  pollfdsPtr = ptr(pollfds);
   v.setInt32(0, wakeFd, true);
   v.setInt16(4, POLLIN, true);
   pollOrder.forEach((t, i) => {
@@ -288,7 +301,7 @@ function loop(): void {
     const waitNs = Math.max(0, Math.round((wake - now) * 1e6));
     timespec[0] = Math.floor(waitNs / 1e9);
     timespec[2] = waitNs % 1e9;
-    const r = libc.ppoll(ptr(pollfds), pollOrder.length + 1, ptr(timespec), null);
+    const r = libc.ppoll(pollfdsPtr, pollOrder.length + 1, timespecPtr, null);
     let woken = false;
     if (r > 0) {
       if (pollfds[6]! & POLLIN) {
