@@ -3,6 +3,7 @@
  * iPXE builds, and DHCP on the interfaces named by --dhcp-iface (or the site's `agent.interfaces`). Wiring
  * only: build in order, start, wait for SIGINT/SIGTERM, stop.
  */
+import { readFileSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Io } from "../../internal/cli/index.ts";
@@ -17,6 +18,7 @@ import { createTftpServer, type TftpServer, virtualSource } from "../../pkg/tftp
 import { compileSource, VERSION } from "../common/index.ts";
 import { startDhcp } from "./_dhcp.ts";
 import { STANDALONE_FLAGS, StandaloneSchema, splitHostPort } from "./_flags.ts";
+import { powerControls } from "./_power.ts";
 
 export { STANDALONE_FLAGS } from "./_flags.ts";
 
@@ -57,16 +59,20 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
       exitCode: 2,
     });
   });
-  const staged = stageSite(bundle, release, () => new Date());
   const stops: (() => Promise<void> | void)[] = [];
   try {
-    // Durable state (today: the DHCP pool's leases) in the embedded store; a second process on the same data
-    // directory is refused here, before anything is served.
+    // Durable state (machines, traces, rollouts, DHCP pool leases) in the embedded store; a second process on the
+    // same data directory is refused here, before anything is served.
     const store = await openEmbeddedStore({
       path: join(cfg["data-dir"], "vaquero.db"),
       onError: (e) => log.warn({ err: describeError(e) }, "store: lease expiry check failed"),
     });
     stops.push(() => store.close());
+    const power = powerControls(bundle, { env: io.env, readFile: (p) => readFileSync(p, "utf8") });
+    stops.push(() => power.close());
+    const staged = stageSite(bundle, release, () => new Date(), { store, power: power.power, log, tickMs: 1000 });
+    await staged.engine.start();
+    stops.push(() => staged.engine.stop());
     const assets = await optionalGuard(bundle.site.agent.assets.dir, "site asset directory", log);
     const programs = await loadBootPrograms(cfg["ipxe-dir"], log);
     // Which machine an address is: its reserved address, or (proxy mode, pools) the address DHCP saw it ask for.

@@ -221,7 +221,14 @@ export function createAgentApp(o: AgentAppOptions) {
         if (typeof event !== "string" || !(STATE_EVENTS as readonly string[]).includes(event)) {
           return errorResponse("EVENT_INVALID", `/state needs event, one of ${STATE_EVENTS.join(", ")}`);
         }
-        const m = s.engine.record(mac, "state", event, detail);
+        let m: Awaited<ReturnType<typeof s.engine.report>>;
+        try {
+          // 204 only once the report and the state it caused are durable.
+          m = await s.engine.report(mac, event, detail);
+        } catch (e) {
+          o.log.error({ mac, event, err: e instanceof Error ? e.message : String(e) }, "machine report not stored");
+          return errorResponse("STATE_NOT_STORED", "the report could not be stored; send it again");
+        }
         if (!m) return errorResponse("MAC_UNKNOWN", `MAC ${mac} is not a host of site "${s.bundle.site.id}"`);
         o.log.info({ mac, host: m.host, event, state: m.state }, "machine report");
         return new Response(null, { status: 204 });
