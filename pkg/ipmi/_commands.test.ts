@@ -97,3 +97,15 @@ describe("messages and crypto", () => {
     expect(CIPHER_SUITES[17]).toMatchObject({ auth: 3, integrity: 4, confidentiality: 1, hash: "sha256", icvLength: 16 });
   });
 });
+
+describe("the BMC's session sequence numbers", () => {
+  test("0, a number seen before, and one more than 16 behind are refused; the rest accepted once", async () => {
+    const { replayWindow } = await import("./_session.ts");
+    const w = replayWindow();
+    expect([w.fresh(0), w.fresh(1), w.fresh(1), w.fresh(3), w.fresh(2)]).toEqual([false, true, false, true, true]);
+    expect(w.fresh(40)).toBe(true);
+    expect([w.fresh(23), w.fresh(24), w.fresh(41)]).toEqual([false, true, true]);
+    for (let i = 42; i < 500; i++) expect(w.fresh(i)).toBe(true);
+    expect(w.fresh(100)).toBe(false);
+  });
+});

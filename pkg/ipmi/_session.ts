@@ -203,7 +203,9 @@ export async function openSession(o: SessionOptions): Promise<Session> {
   crypto = { suite, k1: keys.k1, k2: keys.k2 };
   const active: SessionCrypto = crypto;
 
-  // 4. Commands inside the session: every packet encrypted and authenticated, sequence numbers from 1.
+  // 4. Commands inside the session: every packet encrypted and authenticated, sequence numbers from 1. The
+  // BMC's own numbers are checked too, so a replayed authentic answer is not taken for a new one.
+  const inbound = replayWindow();
   let seq = 0;
   let busy: Promise<unknown> = Promise.resolve();
   // A command that must not run twice is sent once and waited for as long as all attempts would take: a BMC
@@ -230,7 +232,8 @@ export async function openSession(o: SessionOptions): Promise<Session> {
           p.authenticated &&
           p.payloadType === Payload.IPMI &&
           p.sessionId === consoleSessionId &&
-          matches(p.payload, c, r),
+          matches(p.payload, c, r) &&
+          inbound.fresh(p.seq),
       },
       what,
       plan,
@@ -254,6 +257,24 @@ export async function openSession(o: SessionOptions): Promise<Session> {
     async close() {
       await busy;
       await send(closeSession(osr.bmcSessionId), "Close Session", { attempts: 1, firstWaitMs: timeoutMs }).catch(() => {});
+    },
+  };
+}
+
+/**
+ * The BMC's session sequence numbers as IPMI v2.0 §6.12.13 has a receiver check them: never 0, never one seen
+ * before, never more than 16 behind the highest seen. `fresh` accepts and remembers a number.
+ */
+export function replayWindow(): { fresh(seq: number): boolean } {
+  let highest = 0;
+  const seen = new Set<number>();
+  return {
+    fresh(seq) {
+      if (seq === 0 || seen.has(seq) || seq + 16 < highest) return false;
+      seen.add(seq);
+      if (seq > highest) highest = seq;
+      if (seen.size > 64) for (const s of seen) if (s + 16 < highest) seen.delete(s);
+      return true;
     },
   };
 }
