@@ -26,6 +26,8 @@ export type PowerOutcome =
   | { kind: "error"; reason: string; retry: boolean };
 
 const SOFT_POLLS = 24;
+const AFTER_POLLS = 10;
+const AFTER_POLL_MS = 1000;
 const SOFT_POLL_MS = 5000;
 
 /** Runs the sequence for `step` (phase `start`). Never throws: failures are outcomes. */
@@ -79,9 +81,15 @@ export async function powerIntoStage(driver: PowerControl, step: PowerStep, soft
       }
       hooks.event("power", { action: "cycle" });
     }
-    const after = await driver.powerStatus();
+    // A BMC may report the new state a moment late: read it a few times before calling it a failure.
+    let after = await driver.powerStatus();
+    for (let i = 0; i < AFTER_POLLS && after === "off"; i++) {
+      await hooks.sleep(AFTER_POLL_MS);
+      after = await driver.powerStatus();
+    }
     hooks.event("power-status", { power: after });
-    if (after === "off") return { kind: "error", reason: "power did not come back on", retry: true };
+    if (after === "off")
+      return { kind: "error", reason: `power did not come back on within ${(AFTER_POLLS * AFTER_POLL_MS) / 1000} s`, retry: true };
     return { kind: "booting" };
   } catch (e) {
     const code = isVaqueroError(e) ? e.code : "ERROR";

@@ -12,8 +12,10 @@ export interface IpmiSim {
   port: number;
   /** The chassis-control calls so far, one per line (`set power 1`, `set boot pxe` …). */
   calls(): string[];
-  /** Power state as the chassis holds it. */
+  /** Power state as the chassis holds it (with a VM: as last set). */
   power(): "on" | "off";
+  /** The chassis-control script (for quoting in failures). */
+  script: string;
   /** Stops answering (SIGSTOP) / answers again (SIGCONT). */
   pause(): void;
   resume(): void;
@@ -27,22 +29,46 @@ export function ipmiSimUnavailable(): string | undefined {
   return Bun.which("ipmi_sim") ? undefined : "ipmi_sim (Debian openipmi) is not installed";
 }
 
+/** Options of {@link startIpmiSim}. */
+export interface IpmiSimOptions {
+  /** Runs ipmi_sim (and so its chassis script) under this prefix, e.g. `["ip", "netns", "exec", ns]`. */
+  wrap?: string[];
+  /** Readiness check (default: an RMCP presence ping from this process, which needs the same namespace). */
+  ready?: (port: number) => Promise<boolean>;
+  /**
+   * A real machine behind the BMC: power on runs `start` in the background (it must write `pidFile`), power
+   * off kills that PID, and the power state is whether it runs. Without it, the power state is a file.
+   */
+  vm?: { start: string; pidFile: string };
+}
+
 /** Starts ipmi_sim with its configuration under `dir`. */
-export async function startIpmiSim(dir: string): Promise<IpmiSim> {
+export async function startIpmiSim(dir: string, o: IpmiSimOptions = {}): Promise<IpmiSim> {
   mkdirSync(join(dir, "state"), { recursive: true });
   const port = await freePort();
   const script = join(dir, "chassis.sh");
   const state = join(dir, "power");
   writeFileSync(state, "0\n");
+  const vm = o.vm;
+  // With a VM: "power" is whether its PID is alive; on starts it (setsid, so ipmi_sim does not wait), off kills it.
+  const power = vm
+    ? [
+        `alive() { p=$(cat ${vm.pidFile} 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }`,
+        `on() { alive || { rm -f ${vm.pidFile}; setsid sh -c '${vm.start.replaceAll("'", "'\\''")}' >/dev/null 2>&1 < /dev/null & }; echo 1 > ${state}; }`,
+        `off() { alive && kill -9 "$(cat ${vm.pidFile})"; rm -f ${vm.pidFile}; echo 0 > ${state}; }`,
+        "getp() { if alive; then echo 1; else echo 0; fi; }",
+      ]
+    : [`on() { echo 1 > ${state}; }`, `off() { echo 0 > ${state}; }`, `getp() { cat ${state}; }`];
   writeFileSync(
     script,
     [
       "#!/bin/sh",
       `echo "$*" >> ${join(dir, "calls.log")}`,
+      ...power,
       "op=$1; shift",
       'case "$op" in',
-      `  get) for p in "$@"; do case $p in power) echo "power:$(cat ${state})";; boot) echo "boot:$(cat ${state}.boot 2>/dev/null || echo default)";; esac; done;;`,
-      `  set) while [ $# -gt 1 ]; do case $1 in power) echo $2 > ${state};; boot) echo $2 > ${state}.boot;; reset) :;; esac; shift 2; done;;`,
+      `  get) for p in "$@"; do case $p in power) echo "power:$(getp)";; boot) echo "boot:$(cat ${state}.boot 2>/dev/null || echo default)";; esac; done;;`,
+      `  set) while [ $# -gt 1 ]; do case $1 in power) if [ "$2" = 1 ]; then on; else off; fi;; boot) echo $2 > ${state}.boot;; reset) :;; esac; shift 2; done;;`,
       "esac",
       "",
     ].join("\n"),
@@ -74,14 +100,17 @@ export async function startIpmiSim(dir: string): Promise<IpmiSim> {
   appendFileSync(join(dir, "calls.log"), "");
   let proc: Bun.Subprocess | undefined;
   const launch = async (): Promise<void> => {
-    proc = Bun.spawn(["ipmi_sim", "-c", join(dir, "lan.conf"), "-f", join(dir, "bmc.emu"), "-s", join(dir, "state"), "-n"], {
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "ignore",
-    });
+    proc = Bun.spawn(
+      [...(o.wrap ?? []), "ipmi_sim", "-c", join(dir, "lan.conf"), "-f", join(dir, "bmc.emu"), "-s", join(dir, "state"), "-n"],
+      {
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: "ignore",
+      },
+    );
     // Ready when it answers a presence check on its port; bounded.
     for (let i = 0; i < 50; i++) {
-      if (await answers(port)) return;
+      if (await (o.ready ?? answers)(port)) return;
       await Bun.sleep(100);
     }
     throw new Error(`ipmi_sim did not start on 127.0.0.1:${port}`);
@@ -99,6 +128,7 @@ export async function startIpmiSim(dir: string): Promise<IpmiSim> {
     port,
     calls: () => readFileSync(join(dir, "calls.log"), "utf8").split("\n").filter(Boolean),
     power: () => (readFileSync(state, "utf8").trim() === "1" ? "on" : "off"),
+    script,
     pause: () => proc?.kill("SIGSTOP"),
     resume: () => proc?.kill("SIGCONT"),
     restart: async () => {

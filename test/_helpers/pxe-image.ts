@@ -1,7 +1,8 @@
 /**
  * The network-boot image of the end-to-end PXE test: Debian's cloud kernel and a tiny busybox initramfs that
- * loads virtio_net, takes a DHCP lease with udhcpc, reports `mac=<mac>&event=booted&ip=<lease>` to the URL
- * named by `vaquero.report=` on the kernel command line, and powers the machine off.
+ * loads virtio_net, takes a DHCP lease with udhcpc, reports `mac=<mac>&event=<event>&ip=<lease>` to the URL
+ * named by `vaquero.report=` on the kernel command line for each event of `vaquero.events=` (comma-separated,
+ * default `booted`), and powers the machine off.
  *
  * Built once into a cache folder (`.cache/pxe/` under the repository, gitignored) and reused by later runs: the
  * downloaded .debs are kept, and the kernel and initramfs are rebuilt only when the recipe below changes.
@@ -88,23 +89,33 @@ lease="$(cat /tmp/lease.ip)"
 say "lease $lease from $(cat /tmp/lease.server)"
 
 url=""
+events="booted"
 for w in $(cat /proc/cmdline); do
-  case "$w" in vaquero.report=*) url="\${w#vaquero.report=}" ;; esac
+  case "$w" in
+    vaquero.report=*) url="\${w#vaquero.report=}" ;;
+    vaquero.events=*) events="\${w#vaquero.events=}" ;;
+  esac
 done
 [ -n "$url" ] || fail "no vaquero.report= on the kernel command line: $(cat /proc/cmdline)"
 
-for try in 1 2 3 4 5; do
-  # No wget -T: it segfaults in busybox-static 1.35 (Debian 12); busybox timeout bounds the request instead.
-  if timeout 15 wget -q -O /tmp/report.out --post-data "mac=$mac&event=booted&ip=$lease&iface=$iface" "$url"; then
-    say "REPORTED booted ip=$lease to $url"
-    sync
-    poweroff -f
-    sleep 30
-  fi
-  say "report to $url failed (try $try)"
-  sleep 2
+# Each event of vaquero.events= (comma-separated, default booted) in order, then power off.
+for ev in $(echo "$events" | tr ',' ' '); do
+  sent=""
+  for try in 1 2 3 4 5; do
+    # No wget -T: it segfaults in busybox-static 1.35 (Debian 12); busybox timeout bounds the request instead.
+    if timeout 15 wget -q -O /tmp/report.out --post-data "mac=$mac&event=$ev&ip=$lease&iface=$iface" "$url"; then
+      say "REPORTED $ev ip=$lease to $url"
+      sent=1
+      break
+    fi
+    say "report $ev to $url failed (try $try)"
+    sleep 2
+  done
+  [ -n "$sent" ] || fail "could not report $ev to $url"
 done
-fail "could not report to $url"
+sync
+poweroff -f
+sleep 30
 `;
 
 /** udhcpc's hook: configures the leased address (no default route: the agent is on the segment). */
