@@ -237,12 +237,13 @@ function sendSlice(t: Active, now: number): void {
     return;
   }
   const n = to - from + 1;
+  const { blksize, size } = m;
   for (let i = 0, k = from; i < n; i++, k++) {
-    const [at, length] = m.blockBytes(k);
+    const at = (k - 1) * blksize; // as m.blockBytes(k), without an array per block
     t.headers[i * 4 + 2] = (k >> 8) & 0xff;
     t.headers[i * 4 + 3] = k & 0xff;
     setPtr(t.iov, i * 8 + 4, t.dataPtr + (at - t.dataAt));
-    t.iov[i * 8 + 6] = length;
+    t.iov[i * 8 + 6] = Math.max(0, Math.min(blksize, size - at));
   }
   let took = libc.sendmmsg(t.fd, t.msgsPtr as Pointer, n, 0);
   if (took < 0) took = libc.errno() === EAGAIN ? 0 : n; // other errors: left to the retransmission timer

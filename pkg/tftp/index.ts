@@ -11,6 +11,11 @@
  * bounded by `retries` × timeout without progress and by `transferDeadlineMs` overall. `close()` aborts running
  * transfers and resolves when every socket is closed.
  *
+ * Threads: transfers run in a small pool of worker threads (2 by default) on libc sockets driven synchronously
+ * (`ppoll`, `recvfrom`, `sendmmsg`), files in memory shared with them and directory files read there with `pread`
+ * on the descriptor opened here behind the path guard; without libc through `bun:ffi` (or on IPv6) they run on
+ * this thread on Bun's UDP socket. Both follow one protocol machine; events reach `onEvent` on this thread.
+ *
  * @example
  * const server = await createTftpServer({
  *   address: "0.0.0.0",
