@@ -21,6 +21,8 @@ export const STORE_CODES = {
   STORE_CORRUPT: "not a readable store",
   /** The store cannot be opened: missing or unwritable directory, I/O error. */
   STORE_OPEN: "cannot open the store",
+  /** The store's cluster cannot be reached (etcd: no member answered within the dial or request timeout). */
+  STORE_UNAVAILABLE: "the store cannot be reached",
   /** The store was closed. */
   STORE_CLOSED: "the store is closed",
 } as const;
@@ -44,7 +46,7 @@ export class StoreError extends VaqueroError {
     message: string,
     options: { detail?: Record<string, unknown>; cause?: unknown; compactRevision?: number } = {},
   ) {
-    const environment = code === "STORE_LOCKED" || code === "STORE_CORRUPT" || code === "STORE_OPEN";
+    const environment = code === "STORE_LOCKED" || code === "STORE_CORRUPT" || code === "STORE_OPEN" || code === "STORE_UNAVAILABLE";
     super(code, `store: ${message}`, {
       exitCode: environment ? 2 : 1,
       detail: { ...(options.detail ?? {}), ...(options.compactRevision === undefined ? {} : { compactRevision: options.compactRevision }) },

@@ -18,6 +18,7 @@
  */
 export { type EmbeddedOptions, type EmbeddedStore, openEmbeddedStore } from "./_embedded.ts";
 export { isStoreError, MAX_REQUEST_BYTES, MAX_TXN_OPS, STORE_CODES, type StoreCode, StoreError } from "./_errors.ts";
+export { type EtcdOptions, type EtcdStore, openEtcdStore } from "./_etcd.ts";
 export { decodeJson, encodeJson, getJson, putJson } from "./_json.ts";
 export type { Durability } from "./_open.ts";
 export type {
