@@ -3,17 +3,27 @@
  * bounded body reader.
  */
 
-/** Error codes the agent API answers with, and their statuses. */
+/** Error codes the agent and control APIs answer with, and their statuses. */
 export const STATUS: Record<string, number> = {
   BAD_REQUEST: 400,
   MAC_INVALID: 400,
   EVENT_INVALID: 400,
   BODY_INVALID: 400,
+  ROLLOUT_HOST_UNKNOWN: 400,
+  ROLLOUT_EMPTY: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   MAC_UNKNOWN: 404,
   BOOT_UNKNOWN: 404,
   NO_CONFIG: 404,
   ASSET_NOT_FOUND: 404,
+  SITE_UNKNOWN: 404,
+  ROLLOUT_UNKNOWN: 404,
+  ROLLOUT_BUSY: 409,
+  ROLLOUT_STATE: 409,
+  TOKEN_EXISTS: 409,
+  TOKENS_MANAGED: 409,
   PATH_INVALID: 400,
   PATH_OUTSIDE_ROOT: 403,
   BODY_TOO_LARGE: 413,
@@ -22,6 +32,8 @@ export const STATUS: Record<string, number> = {
   RATE_LIMITED: 429,
   NOT_STAGED: 503,
   STATE_NOT_STORED: 503,
+  STORE_UNAVAILABLE: 503,
+  INTERNAL: 500,
   UPSTREAM_FAILED: 502,
   UPSTREAM_TIMEOUT: 502,
   UPSTREAM_TOO_LARGE: 502,
