@@ -11,6 +11,7 @@ import { exitScript, firstContactScript, unknownMachineScript } from "../boot/in
 import { RenderError } from "../sot/index.ts";
 import type { MachineState } from "../state/index.ts";
 import { serveAssets } from "./_assets.ts";
+import { SECURITY_SCHEMES } from "./_auth.ts";
 import { requestBase, servedFor } from "./_base.ts";
 import { errorResponse, readBody } from "./_http.ts";
 import { createHttpCounters, exposition, httpFamilies, METRICS_CONTENT_TYPE, siteFamilies, upstreamFamilies } from "./_metrics.ts";
@@ -50,7 +51,12 @@ export interface AgentAppOptions {
   bootRate?: number;
   /** The rate limiter's clock in ms (default `performance.now`; tests step it). */
   bootRateClock?: () => number;
+  /** Shown as `role` in `/status` (standalone answers with the agent's shape plus its role). */
+  role?: string;
 }
+
+/** Rollouts `/status` shows: the most recent ones. */
+export const STATUS_ROLLOUTS = 20;
 
 /** Paths of the unauthenticated endpoints booting machines reach. */
 const BOOT_PATHS = /^\/(boot\.ipxe|config\/|state$|assets\/|ipxe\/)/;
@@ -113,6 +119,7 @@ export function createAgentApp(o: AgentAppOptions) {
             version: o.version ?? "dev",
             description: "What booting machines fetch and report, and the site's status.",
           },
+          components: { securitySchemes: SECURITY_SCHEMES },
         },
       }),
     )
@@ -248,9 +255,19 @@ export function createAgentApp(o: AgentAppOptions) {
         if (s instanceof Response) return s;
         const machines = s.engine.machines();
         const by_state = Object.fromEntries(STATES.map((st) => [st, machines.filter((m) => m.state === st).length]).filter(([, n]) => n));
-        return { site: s.bundle.site.id, release: s.release, machines: { total: machines.length, by_state }, rollouts: [] };
+        const rollouts = s.engine
+          .rollouts()
+          .slice(-STATUS_ROLLOUTS)
+          .map(({ id, state, reason, counts }) => ({ id, state, ...(reason ? { reason } : {}), counts }));
+        return {
+          ...(o.role ? { role: o.role } : {}),
+          site: s.bundle.site.id,
+          release: s.release,
+          machines: { total: machines.length, by_state },
+          rollouts,
+        };
       },
-      { detail: { tags: ["status"], summary: "The site: staged release and machines by state" } },
+      { detail: { tags: ["status"], summary: "The site: staged release, machines by state, the 20 most recent rollouts" } },
     )
     .get(
       "/status/machines",
