@@ -11,7 +11,15 @@ import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../inte
 import { describeError, VaqueroError } from "../../internal/errors/index.ts";
 import { createLogger, type Logger } from "../../internal/log/index.ts";
 import { createPathGuard, type PathGuard } from "../../internal/pathguard/index.ts";
-import { createAgentApp, createUpstreamCache, type StagedSite, stageSite, withClientIp } from "../../pkg/api/index.ts";
+import {
+  createAgentApp,
+  createControlApp,
+  createUpstreamCache,
+  prepareTokens,
+  type StagedSite,
+  stageSite,
+  withClientIp,
+} from "../../pkg/api/index.ts";
 import { PROGRAMS } from "../../pkg/boot/index.ts";
 import { openEmbeddedStore } from "../../pkg/store/index.ts";
 import { createTftpServer, type TftpServer, virtualSource } from "../../pkg/tftp/index.ts";
@@ -24,8 +32,8 @@ export { STANDALONE_FLAGS } from "./_flags.ts";
 
 const SYNOPSIS = "--sot DIR|GIT-URL [--ref REF] [--site ID] --data-dir DIR [--http-addr H:P] [--dhcp-iface IF,…] [--tftp-addr H:P]";
 const DESCRIPTION = `Server and agent in one process: compiles --sot, stages it on its site and serves it (HTTP boot
-scripts, configs, assets and status; TFTP with the iPXE builds; DHCP on the named interfaces). Runs until SIGINT or
-SIGTERM. Exit 1 when the SoT is invalid, 2 when a flag, the SoT location or a port is wrong.`;
+scripts, configs, assets and status; rollouts and tokens behind bearer tokens, the first admin token written to
+<data-dir>/admin.token; TFTP with the iPXE builds; DHCP on the named interfaces). Runs until SIGINT or SIGTERM. Exit 1 when the SoT is invalid, 2 when a flag, the SoT location or a port is wrong.`;
 
 /** Runs `standalone` until a signal; returns the exit code. */
 export async function runStandalone(argv: readonly string[], io: Io, flags: FlagSpec[] = STANDALONE_FLAGS): Promise<number> {
@@ -80,6 +88,8 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
     for (const h of bundle.hosts) for (const i of h.interfaces) macByIp.set(i.ipv4, i.mac);
     const origin = bundle.site.agent.assets.upstream;
     const upstream = origin ? await createUpstreamCache({ upstream: origin, dir: join(cfg["data-dir"], "assets-cache"), log }) : undefined;
+    // Control endpoints (rollouts, tokens) behind bearer tokens; the first start writes <data-dir>/admin.token.
+    const { tokens, managed } = await prepareTokens({ store, dataDir: cfg["data-dir"], tokensFile: cfg["tokens-file"], log });
     const app = createAgentApp({
       site: () => staged,
       log,
@@ -87,9 +97,10 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
       version: VERSION,
       macOf: (ip) => macByIp.get(ip),
       bootRate: cfg["boot-rate"],
+      role: "standalone",
       ...(assets ? { assets } : {}),
       ...(upstream ? { upstream } : {}),
-    });
+    }).use(createControlApp({ site: () => staged, tokens, tokensManaged: managed, log }));
     const http = splitHostPort(cfg["http-addr"]);
     // The peer's address comes from the connection, never from a header; the app reads it back per request.
     const server = listen(
