@@ -287,6 +287,18 @@ describe("rollouts", () => {
     await e.stop();
   });
 
+  test("a rollout's stage_timeout override applies to its hosts' stages", async () => {
+    const { view, mac } = site(hosts(1), { w: { stage_timeout: 3600 } });
+    const e = engine(view);
+    await e.start();
+    await e.startRollout({ hosts: ["w0"], policy: { stage_timeout: 10 } });
+    e.record(mac("w0"), "http", "boot.ipxe");
+    clock += 11_000;
+    await e.tick();
+    expect(e.machine(mac("w0"))).toMatchObject({ state: "failed", reason: "stage install not done within 10 s (stage_timeout)" });
+    await e.stop();
+  });
+
   test("an unreachable BMC is retried with back-off, then the host fails with the reason", async () => {
     const { view, mac } = site(hosts(1));
     const bmc = fakeBmc();

@@ -86,7 +86,10 @@ export function createEngine(o: EngineOptions): Engine {
     ? createWriter(o.store, `/vaquero/sites/${o.siteId}/state/`, (e) => o.log?.error({ err: String(e) }, "state not stored"))
     : undefined;
   const policyOf = (workflow: string): Policy => o.site.policy?.(workflow) ?? DEFAULT_POLICY;
-  const timeoutMs = (h: HostView): number => policyOf(h.workflow ?? "").stage_timeout * 1000;
+  /** A stage's timeout in seconds: the rollout's override when the machine is in one, else its workflow's. */
+  const stageTimeout = (h: HostView, m: Machine | undefined): number =>
+    (m?.rollout ? rollouts.view(m.rollout)?.policy.stage_timeout : undefined) ?? policyOf(h.workflow ?? "").stage_timeout;
+  const timeoutMs = (h: HostView, m?: Machine): number => stageTimeout(h, m) * 1000;
   let ticker: ReturnType<typeof setInterval> | undefined;
   let stopped = false;
 
@@ -168,7 +171,7 @@ export function createEngine(o: EngineOptions): Engine {
       ...m,
       state: "powering",
       updated_at: iso(),
-      deadline: o.now() + timeoutMs(h),
+      deadline: o.now() + timeoutMs(h, m),
       power: { stage, phase: "start", attempts: 0 },
     };
     save(next);
@@ -181,7 +184,9 @@ export function createEngine(o: EngineOptions): Engine {
     const m = machines.get(mac);
     const h = o.site.host(mac);
     const step = m?.power;
-    if (!m || !h || !step || step.phase !== "start") return;
+    // Only a machine still waiting to be powered: one that has begun booting the stage (by itself, or a person
+    // pressed the button while a retry was pending) must not be cycled in the middle of it.
+    if (!m || !h || !step || step.phase !== "start" || m.state !== "powering") return;
     const control = o.power?.(h);
     if (!control) {
       // Nothing to drive: the machine boots when it is powered on by other means (its own reboot, a person).
@@ -253,7 +258,7 @@ export function createEngine(o: EngineOptions): Engine {
     const h = o.site.host(mac);
     if (!m || !h) return undefined;
     trace(mac, source, type, detail);
-    const { machine: next, effects: fx } = applyEvent(m, h, source, type, detail, o.now(), timeoutMs(h));
+    const { machine: next, effects: fx } = applyEvent(m, h, source, type, detail, o.now(), timeoutMs(h, m));
     if (next !== m) {
       next.updated_at = iso();
       save(next);
@@ -268,7 +273,7 @@ export function createEngine(o: EngineOptions): Engine {
     for (const m of machines.values()) {
       if (ACTIVE.has(m.state) && m.deadline !== undefined && m.deadline <= now) {
         const h = o.site.host(m.mac);
-        const t = timedOut(m, h ? policyOf(h.workflow ?? "").stage_timeout : 0);
+        const t = timedOut(m, h ? stageTimeout(h, m) : 0);
         trace(m.mac, "engine", "timeout", { stage: m.stage });
         save({ ...t, updated_at: iso() });
         rollouts.ended(t, "failed", t.reason);
