@@ -1,9 +1,12 @@
-/** The store conformance suite, unchanged, on a real single-member etcd; and what only the etcd backend has. */
+/**
+ * The store conformance suite, unchanged, on a real single-member etcd (skipped when etcd is not installed); and
+ * what only the etcd backend has. It lives beside the code because `_conformance.ts` is private to pkg/store.
+ */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { describeStoreConformance } from "../pkg/store/_conformance.ts";
-import { isStoreError, openEtcdStore, type Store } from "../pkg/store/index.ts";
-import { ETCD_SKIP, type EtcdCluster, startEtcd } from "./_helpers/etcd.ts";
-import { freePort } from "./_helpers/ports.ts";
+import { ETCD_SKIP, type EtcdCluster, startEtcd } from "../../test/_helpers/etcd.ts";
+import { freePort } from "../../test/_helpers/ports.ts";
+import { describeStoreConformance } from "./_conformance.ts";
+import { isStoreError, openEtcdStore, type Store } from "./index.ts";
 
 // Lease expiry on etcd takes real seconds (TTL plus the leader's expiry pass).
 setDefaultTimeout(60_000);
