@@ -64,12 +64,4 @@ export const PENDING: Record<string, PendingVerb> = {
       ipxeDir,
     ],
   },
-  migrate: {
-    synopsis: "--from embedded:DIR|etcd:URL --to embedded:DIR|etcd:URL",
-    description: "Moves a server's state between the embedded store and etcd.",
-    flags: [
-      { name: "from", kind: "string", arg: "STORE", help: "source store" },
-      { name: "to", kind: "string", arg: "STORE", help: "destination store" },
-    ],
-  },
 };

@@ -7,6 +7,7 @@ import { type Io, reportError } from "../../internal/cli/index.ts";
 import { helpText, parseConfig } from "../../internal/config/index.ts";
 import { runBmc } from "../bmc/index.ts";
 import { VERSION } from "../common/index.ts";
+import { runMigrate } from "../migrate/index.ts";
 import { runPreview } from "../preview/index.ts";
 import { runStandalone } from "../standalone/index.ts";
 import { runValidate } from "../validate/index.ts";
@@ -20,6 +21,7 @@ const VERBS: Record<string, (argv: readonly string[], io: Io) => Promise<number>
   preview: runPreview,
   standalone: runStandalone,
   bmc: runBmc,
+  migrate: runMigrate,
 };
 
 const USAGE = `usage: vaquero <verb> [flags]
@@ -33,7 +35,7 @@ verbs:
   validate     load, check and render a whole SoT; exit 0 valid, 1 findings, 2 unreadable
   preview      what one machine would be served: iPXE script, cmdline or unattended config
   bmc          one IPMI operation on one BMC: power status|on|off|cycle|reset|soft, bootdev pxe|disk|bios
-  migrate      move server state between the embedded store and etcd (not built yet)
+  migrate      copy server state between the embedded store and etcd
   version      print the version
 
 Run 'vaquero <verb> --help' for a verb's flags. Exit codes: 0 ok, 1 invalid input or failed, 2 usage or environment.
