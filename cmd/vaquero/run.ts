@@ -5,23 +5,24 @@
 
 import { type Io, reportError } from "../../internal/cli/index.ts";
 import { helpText, parseConfig } from "../../internal/config/index.ts";
-import { runBmc } from "../bmc/index.ts";
-import { VERSION } from "../common/index.ts";
-import { runMigrate } from "../migrate/index.ts";
-import { runPreview } from "../preview/index.ts";
-import { runStandalone } from "../standalone/index.ts";
-import { runValidate } from "../validate/index.ts";
+import pkg from "../../package.json" with { type: "json" };
 import { PENDING } from "./_pending.ts";
 
-/** The version printed by `vaquero version`. */
-export { VERSION };
+/** The version printed by `vaquero version` (package.json; read here so that `version` loads no verb). */
+export const VERSION: string = pkg.version;
 
-const VERBS: Record<string, (argv: readonly string[], io: Io) => Promise<number>> = {
-  validate: runValidate,
-  preview: runPreview,
-  standalone: runStandalone,
-  bmc: runBmc,
-  migrate: runMigrate,
+type Verb = (argv: readonly string[], io: Io) => Promise<number>;
+
+/**
+ * Each verb is loaded when it runs, so a verb pays only for its own modules: `vaquero bmc` starts without the
+ * SoT compiler, the HTTP server or the git client (operators script it once per BMC call).
+ */
+const VERBS: Record<string, () => Promise<Verb>> = {
+  validate: async () => (await import("../validate/index.ts")).runValidate,
+  preview: async () => (await import("../preview/index.ts")).runPreview,
+  standalone: async () => (await import("../standalone/index.ts")).runStandalone,
+  bmc: async () => (await import("../bmc/index.ts")).runBmc,
+  migrate: async () => (await import("../migrate/index.ts")).runMigrate,
 };
 
 const USAGE = `usage: vaquero <verb> [flags]
@@ -53,8 +54,8 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       io.out(`vaquero ${VERSION}\n`);
       return 0;
     }
-    const impl = VERBS[verb];
-    if (impl) return await impl(rest, io);
+    const load = VERBS[verb];
+    if (load) return await (await load())(rest, io);
     const pending = PENDING[verb];
     if (pending) {
       const parsed = parseConfig(verb, rest, pending.flags, { env: io.env });
