@@ -1,7 +1,15 @@
 /** A staged release of one site, ready to serve: its bundle, a renderer over it and the state engine. */
 import type { Logger } from "../../internal/log/index.ts";
 import { type Bundle, createRenderer, type Renderer } from "../sot/index.ts";
-import { createEngine, DEFAULT_POLICY, type Engine, type HostView, type PowerControl, type SiteView } from "../state/index.ts";
+import {
+  createEngine,
+  DEFAULT_POLICY,
+  type Engine,
+  type EngineChange,
+  type HostView,
+  type PowerControl,
+  type SiteView,
+} from "../state/index.ts";
 import type { Store } from "../store/index.ts";
 
 /** A release staged on this agent's site. */
@@ -52,6 +60,8 @@ export interface StageOptions {
   log?: Logger;
   /** Engine tick in ms; `false` for tests that tick by hand (default 1000). */
   tickMs?: number | false;
+  /** Told of every change the engine makes (the agent forwards them to the control plane). */
+  observe?: (change: EngineChange) => void;
 }
 
 /** Stages `bundle` as release `releaseId` at `now()`; call `engine.start()` before serving. */
@@ -68,6 +78,7 @@ export function stageSite(bundle: Bundle, releaseId: string, now: () => Date, o:
       ...(o.store ? { store: o.store } : {}),
       ...(o.power ? { power: o.power } : {}),
       ...(o.log ? { log: o.log } : {}),
+      ...(o.observe ? { observe: o.observe } : {}),
     }),
     release: { id: releaseId, staged_at: now().toISOString() },
   };

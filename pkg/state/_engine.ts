@@ -20,6 +20,7 @@ import {
   type Policy,
   type PowerControl,
   type PowerStep,
+  type Rollout,
   type SiteView,
 } from "./_types.ts";
 
@@ -43,7 +44,18 @@ export interface EngineOptions {
   sleep?: (ms: number) => Promise<void>;
   /** The release rollouts are recorded against. */
   release?: string;
+  /**
+   * Told of every change as it happens (a trace event, a machine's new record, a rollout's new record), e.g. to
+   * forward them to the control plane. Called synchronously; must not throw.
+   */
+  observe?: (change: EngineChange) => void;
 }
+
+/** A change the engine made, for {@link EngineOptions.observe}. */
+export type EngineChange =
+  | { kind: "event"; mac: string; event: MachineEvent }
+  | { kind: "machine"; machine: Machine }
+  | { kind: "rollout"; rollout: Rollout };
 
 /** Machines, traces, rollouts. */
 export interface Engine {
@@ -114,6 +126,7 @@ export function createEngine(o: EngineOptions): Engine {
   const save = (m: Machine): void => {
     machines.set(m.mac, m);
     writer?.machine(m);
+    o.observe?.({ kind: "machine", machine: m });
   };
   const trace = (mac: string, source: EventSource, type: string, detail: Record<string, unknown>): void => {
     const seq = (seqs.get(mac) ?? 0) + 1;
@@ -124,6 +137,7 @@ export function createEngine(o: EngineOptions): Engine {
     if (list.length > maxEvents) list.splice(0, list.length - maxEvents);
     traces.set(mac, list);
     writer?.event(mac, seq % maxEvents, e);
+    o.observe?.({ kind: "event", mac, event: { at: e.at, source, type, detail } });
   };
 
   const rollouts = createRollouts({
@@ -132,7 +146,10 @@ export function createEngine(o: EngineOptions): Engine {
     now: o.now,
     release: o.release ?? "",
     machine,
-    persist: (r) => writer?.rollout(r),
+    persist: (r) => {
+      writer?.rollout(r);
+      o.observe?.({ kind: "rollout", rollout: r });
+    },
     // A host the rollout starts: back to its first stage, powered into it.
     begin: (mac, rolloutId) => {
       const m = machine(mac);

@@ -12,7 +12,7 @@
  * await engine.report(mac, "stage-done");                          // POST /state: durable when it resolves
  * const r = await engine.startRollout({ hosts: ["node-1", "node-2"], policy: { max_concurrent: 1 } });
  */
-export { createEngine, type Engine, type EngineOptions } from "./_engine.ts";
+export { createEngine, type Engine, type EngineChange, type EngineOptions } from "./_engine.ts";
 export type { RolloutRequest, RolloutView } from "./_rollouts.ts";
 export { type Plan, planRollout } from "./_schedule.ts";
 export { applyEvent, type Effect } from "./_transition.ts";
