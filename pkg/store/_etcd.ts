@@ -7,8 +7,8 @@
  */
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, IResponseOp } from "etcd3";
 import { StoreError } from "./_errors.ts";
-import { isUnreachable, toStoreError, unavailable } from "./_etcd_errors.ts";
-import { loadEtcd3 } from "./_etcd_load.ts";
+import { isUnreachable, notSent, toStoreError, unavailable } from "./_etcd_errors.ts";
+import { type Etcd3Module, loadEtcd3 } from "./_etcd_load.ts";
 import { openEtcdWatch } from "./_etcd_watch.ts";
 import { checkKey, checkPutSize, checkTxn, prefixEnd, toByteRange, toBytes } from "./_keys.ts";
 import type { Compare, KeyRange, KeyValue, LeaseId, RangeResult, Store, TxnOp, TxnOpResult, Watch } from "./_types.ts";
@@ -33,6 +33,13 @@ export interface EtcdStore extends Store {
   readonly prefix: string;
 }
 
+/** A fault-handling policy that runs the call as is (etcd3 calls only `execute` on a host policy). */
+const passThrough = {
+  // async: a synchronous throw of `fn` becomes a rejection, as etcd3's callers expect.
+  execute: async <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T): Promise<T> =>
+    fn({ signal: new AbortController().signal, attempt: 1 }),
+} as unknown as NonNullable<NonNullable<ConstructorParameters<Etcd3Module["Etcd3"]>[0]>["faultHandling"]>["global"] & object; // cockatiel's IPolicy has more members than etcd3 uses; only execute is called.
+
 /** etcd's CompareResult and CompareTarget enums, by their numbers on the wire. */
 const RESULT = { "=": 0, ">": 1, "<": 2, "!=": 3 } as const;
 const TARGET = { version: 0, createRevision: 1, modRevision: 2, value: 3 } as const;
@@ -48,6 +55,9 @@ export async function openEtcdStore(options: EtcdOptions): Promise<EtcdStore> {
     hosts: options.endpoints,
     dialTimeout: dialMs,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + requestMs }),
+    // No per-member circuit breaker: during an election every member answers "no leader" for a moment, and
+    // etcd3's default breaker would then shut all of them out for 5 s. `call` retries with a backoff instead.
+    faultHandling: { host: () => passThrough },
     grpcOptions: {
       "grpc.max_receive_message_length": 256 * 1024 * 1024,
       "grpc.initial_reconnect_backoff_ms": 100,
@@ -78,13 +88,24 @@ export async function openEtcdStore(options: EtcdOptions): Promise<EtcdStore> {
   const alive = (what: string): void => {
     if (closed) throw new StoreError("STORE_CLOSED", `etcd: ${what}: the store is closed`);
   };
-  /** Runs one request, mapping its failure. */
+  /**
+   * Runs one request, mapping its failure. While a member is down, etcd3's three attempts can all land on members
+   * that are not reachable yet; a request that was certainly not sent (no connection), or a read, is tried again
+   * on another member until the request deadline. A write that may have reached etcd is never sent twice here.
+   */
+  const readOnly = new Set(["get", "range", "status"]);
   const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     alive(what);
-    try {
-      return await fn();
-    } catch (e) {
-      throw await toStoreError(e, `etcd ${what}`, compactRevision);
+    const deadline = Date.now() + requestMs;
+    // Bounded by the deadline and by the attempt count.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        const again = attempt < 50 && Date.now() < deadline && !closed && (readOnly.has(what) ? isUnreachable(e) : notSent(e));
+        if (!again) throw await toStoreError(e, `etcd ${what}`, compactRevision);
+        await Bun.sleep(Math.min(250, 20 * attempt));
+      }
     }
   };
   /** The compact revision: the oldest revision a read is not refused at (0 when nothing was compacted). */

@@ -60,6 +60,13 @@ export function isUnreachable(e: unknown): boolean {
   return /unavailable|deadline|no connection|econnrefused|connect/i.test(describeError(e));
 }
 
+/** True when `e` says the request never left the client (no connection, a host's circuit open): safe to send again. */
+export function notSent(e: unknown): boolean {
+  return /no connection established|econnrefused|circuit|no connection available|etcdserver: no leader/i.test(
+    `${describeError(e)} ${e instanceof Error ? e.name : ""}`,
+  );
+}
+
 /** The `STORE_UNAVAILABLE` error. */
 export function unavailable(message: string, cause?: unknown, detail?: Record<string, unknown>): StoreError {
   return new StoreError("STORE_UNAVAILABLE", message, { cause, ...(detail ? { detail } : {}) });
