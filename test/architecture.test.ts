@@ -89,6 +89,7 @@ describe("architecture", () => {
       boot: 2,
       lifecycle: 2,
       coord: 2,
+      control: 2,
       sot: 1,
       dhcp: 1,
       tftp: 1,
