@@ -38,6 +38,10 @@ export const STATUS: Record<string, number> = {
   UPSTREAM_TIMEOUT: 502,
   UPSTREAM_TOO_LARGE: 502,
   UPSTREAM_BUSY: 503,
+  // The agent link.
+  COMMAND_CONFLICT: 409,
+  BUNDLE_CORRUPT: 500,
+  LINK_CLOSED: 503,
 };
 
 /** `{"error": {"code", "message"}}` with the status of its code (500 for unknown codes). */

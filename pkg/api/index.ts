@@ -59,3 +59,4 @@ export {
   type UpstreamCacheOptions,
   type UpstreamStats,
 } from "./_upstream.ts";
+export { type AgentLinkAppOptions, createAgentLinkApp } from "./_agentlink.ts";
