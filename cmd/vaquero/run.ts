@@ -20,6 +20,7 @@ type Verb = (argv: readonly string[], io: Io) => Promise<number>;
 const VERBS: Record<string, () => Promise<Verb>> = {
   validate: async () => (await import("../validate/index.ts")).runValidate,
   preview: async () => (await import("../preview/index.ts")).runPreview,
+  server: async () => (await import("../server/index.ts")).runServer,
   standalone: async () => (await import("../standalone/index.ts")).runStandalone,
   bmc: async () => (await import("../bmc/index.ts")).runBmc,
   migrate: async () => (await import("../migrate/index.ts")).runMigrate,
@@ -31,7 +32,7 @@ Bare-metal provisioning from a git Source of Truth.
 
 verbs:
   standalone   serve one site: HTTP boot, TFTP, DHCP, status (no rollouts yet)
-  server       control plane: webhooks, compile, releases, staging, rollouts (not built yet)
+  server       control plane: webhooks, compile, releases, staging, fleet status
   agent        one datacenter: DHCP, TFTP, HTTP boot, IPMI, state engine (not built yet)
   validate     load, check and render a whole SoT; exit 0 valid, 1 findings, 2 unreadable
   preview      what one machine would be served: iPXE script, cmdline or unattended config

@@ -42,6 +42,11 @@ export const STATUS: Record<string, number> = {
   COMMAND_CONFLICT: 409,
   BUNDLE_CORRUPT: 500,
   LINK_CLOSED: 503,
+  // The server: webhooks, releases, staging.
+  WEBHOOK_SIGNATURE: 401,
+  RELEASE_UNKNOWN: 404,
+  RELEASE_REJECTED: 409,
+  SOT_UNAVAILABLE: 502,
 };
 
 /** `{"error": {"code", "message"}}` with the status of its code (500 for unknown codes). */

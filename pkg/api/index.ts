@@ -12,6 +12,7 @@
  * const res = await app.handle(new Request("http://10.0.0.2:8080/boot.ipxe"));
  */
 export { type AgentAppOptions, createAgentApp, STATE_EVENTS, STATUS_ROLLOUTS } from "./_agent.ts";
+export { type AgentLinkAppOptions, createAgentLinkApp } from "./_agentlink.ts";
 export { type AssetSources, parseRange } from "./_assets.ts";
 export { type Auth, BEARER, bearerToken, createAuth, type NeededRole, type Principal, SECURITY_SCHEMES } from "./_auth.ts";
 export { MAX_BASES, plainHost, requestBase } from "./_base.ts";
@@ -25,6 +26,7 @@ export {
 } from "./_control.ts";
 export { errorResponse, STATUS } from "./_http.ts";
 export { exposition, METRICS_CONTENT_TYPE, type MetricFamily } from "./_metrics.ts";
+export { createServerApp, type ServerAppOptions, type ServerRole } from "./_server.ts";
 export { type StagedSite, siteViewOf, stageSite } from "./_stage.ts";
 export {
   ADMIN_TOKEN_FILE,
@@ -59,4 +61,3 @@ export {
   type UpstreamCacheOptions,
   type UpstreamStats,
 } from "./_upstream.ts";
-export { type AgentLinkAppOptions, createAgentLinkApp } from "./_agentlink.ts";

@@ -1,0 +1,177 @@
+/**
+ * `vaquero server`: the control plane. Opens its store (the embedded one under --data-dir, or etcd with
+ * --etcd-endpoints), prepares the tokens (the first admin token into <data-dir>/admin.token), compiles the
+ * branch's tip once at start, and serves webhooks, releases, /prepare, tokens and the fleet's status; with
+ * --sot-poll it also compiles new commits on a timer. Wiring only: build in order, start, wait for SIGINT or
+ * SIGTERM, stop.
+ */
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Io } from "../../internal/cli/index.ts";
+import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../internal/config/index.ts";
+import { describeError, VaqueroError } from "../../internal/errors/index.ts";
+import { createLogger } from "../../internal/log/index.ts";
+import { createAgentLinkApp, createServerApp, prepareTokens, withClientIp } from "../../pkg/api/index.ts";
+import { createReleaser, prepareRelease, type ReleaseRecord } from "../../pkg/control/index.ts";
+import { openEmbeddedStore, openEtcdStore, type Store } from "../../pkg/store/index.ts";
+import { VERSION } from "../common/index.ts";
+import { SERVER_FLAGS, ServerSchema, seconds, splitHostPort } from "./_flags.ts";
+
+export { SERVER_FLAGS } from "./_flags.ts";
+
+const SYNOPSIS = "--sot GIT-URL|DIR [--ref BRANCH] --data-dir DIR [--http-addr H:P] [--etcd-endpoints URL,…] [--lease-ttl 2s]";
+const DESCRIPTION = `The control plane: compiles the branch --ref of --sot on every signed push to /postreceive (and every
+--sot-poll), stores each commit's release (a bundle per site, the hosts each one changes), stages releases on sites
+with POST /prepare, and shows the fleet at /status. Tokens as standalone: the first admin token is written to
+<data-dir>/admin.token. Runs until SIGINT or SIGTERM. Exit 2 when a flag, the SoT location, the store or the port is wrong.`;
+
+/** Runs `server` until a signal; returns the exit code. */
+export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec[] = SERVER_FLAGS): Promise<number> {
+  const parsed = parseConfig("server", argv, flags, { env: io.env });
+  if (parsed.help) {
+    io.out(helpText("server", SYNOPSIS, DESCRIPTION, flags));
+    return 0;
+  }
+  if (parsed.positionals.length) throw usage(`unexpected argument "${parsed.positionals[0]}"`);
+  const cfg = validateConfig("server", ServerSchema, parsed);
+  if (cfg["client-ca"]) throw usage("--client-ca (mTLS) is not built yet; use agent tokens");
+  if ((cfg["tls-cert"] === undefined) !== (cfg["tls-key"] === undefined)) throw usage("--tls-cert and --tls-key go together");
+  const branch = cfg.ref.replace(/^refs\/heads\//, "");
+  const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY });
+  await mkdir(cfg["data-dir"], { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+    throw new VaqueroError("DATA_DIR", `vaquero server: cannot create --data-dir ${cfg["data-dir"]}: ${e.code ?? e.message}`, {
+      exitCode: 2,
+    });
+  });
+  const secret = cfg["webhook-secret-file"] ? await readSecret(cfg["webhook-secret-file"]) : undefined;
+  const tls = cfg["tls-cert"] && cfg["tls-key"] ? { cert: await readPem(cfg["tls-cert"]), key: await readPem(cfg["tls-key"]) } : undefined;
+  const stops: (() => Promise<void> | void)[] = [];
+  try {
+    const store: Store = cfg["etcd-endpoints"]?.length
+      ? await openEtcdStore({ endpoints: cfg["etcd-endpoints"] })
+      : await openEmbeddedStore({
+          path: join(cfg["data-dir"], "vaquero.db"),
+          onError: (e) => log.warn({ err: describeError(e) }, "store: lease expiry check failed"),
+        });
+    stops.push(() => store.close());
+    const { tokens, managed } = await prepareTokens({ store, dataDir: cfg["data-dir"], tokensFile: cfg["tokens-file"], log });
+    // --auto-execute: every new valid release is staged on all of its sites (rollouts still start with /execute).
+    const onRelease = cfg["auto-execute"]
+      ? async (r: ReleaseRecord): Promise<void> => {
+          if (r.status !== "valid") return;
+          const sites = await prepareRelease(store, { release: r.id, by: "auto-execute", now: new Date() });
+          log.info({ release: r.id, sites: Object.keys(sites) }, "release staged (--auto-execute)");
+        }
+      : undefined;
+    const releaser = createReleaser({
+      store,
+      sot: cfg.sot,
+      ref: branch,
+      timeoutMs: cfg.timeout * 1000,
+      log,
+      ...(onRelease ? { onRelease } : {}),
+    });
+    // Leader election on etcd is not built yet: every instance is "single" and compiles what it is asked to.
+    const role = () => "single" as const;
+    const app = createServerApp({
+      store,
+      releaser,
+      tokens,
+      tokensManaged: managed,
+      target: { sot: cfg.sot, branch, ...(cfg["webhook-repo"] ? { repo: cfg["webhook-repo"] } : {}) },
+      ...(secret ? { webhookSecret: secret } : {}),
+      role,
+      log,
+      version: VERSION,
+    });
+    // The agent link (/v1/agent/*) and the server-mode rollout endpoints (/execute, /rollouts/<id>…) beside it.
+    app.use(createAgentLinkApp({ store, tokens, log }));
+    const http = splitHostPort(cfg["http-addr"]);
+    let server: ReturnType<typeof Bun.serve>;
+    try {
+      server = Bun.serve({
+        hostname: http.host,
+        port: http.port,
+        ...(tls ? { tls } : {}),
+        maxRequestBodySize: 16 * 1024 * 1024,
+        fetch: (req, srv) => app.handle(withClientIp(req, srv.requestIP(req)?.address)),
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? "";
+      const why =
+        code === "EADDRINUSE"
+          ? "address in use"
+          : code === "EACCES"
+            ? "permission denied (a port below 1024 needs root)"
+            : (e as Error).message;
+      throw new VaqueroError("LISTEN", `vaquero server: cannot serve HTTP on ${cfg["http-addr"]}: ${why}`, { exitCode: 2 });
+    }
+    stops.push(() => server.stop(true));
+    log.info(
+      {
+        http: `${server.hostname}:${server.port}`,
+        sot: cfg.sot,
+        ref: branch,
+        webhooks: secret !== undefined,
+        store: cfg["etcd-endpoints"] ? "etcd" : "embedded",
+      },
+      "serving HTTP",
+    );
+    // The first compile: the branch's tip (a commit compiled before is not compiled again).
+    const compile = async (trigger: "start" | "poll"): Promise<void> => {
+      try {
+        await releaser.compile({ trigger });
+      } catch (e) {
+        log.error({ err: describeError(e), trigger }, "compile failed");
+      }
+    };
+    await compile("start");
+    if (cfg["sot-poll"]) {
+      const every = Math.max(1, seconds(cfg["sot-poll"])) * 1000;
+      const timer = setInterval(() => {
+        if (releaser.pending === 0) void compile("poll");
+      }, every);
+      stops.push(() => clearInterval(timer));
+      log.info({ every_s: every / 1000 }, "polling --sot");
+    }
+    await waitForSignal();
+    log.info("stopping");
+    return 0;
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+  }
+}
+
+function usage(msg: string): VaqueroError {
+  return new VaqueroError("USAGE", `vaquero server: ${msg} (see vaquero server --help)`, { exitCode: 2 });
+}
+
+async function readSecret(path: string): Promise<string> {
+  const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
+    throw new VaqueroError("WEBHOOK_SECRET", `vaquero server: cannot read --webhook-secret-file ${path}: ${e.code ?? e.message}`, {
+      exitCode: 2,
+    });
+  });
+  const secret = text.trim();
+  if (secret.length < 16)
+    throw new VaqueroError("WEBHOOK_SECRET", `vaquero server: --webhook-secret-file ${path} holds under 16 characters`, { exitCode: 2 });
+  return secret;
+}
+
+async function readPem(path: string): Promise<string> {
+  return await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
+    throw new VaqueroError("TLS_FILE", `vaquero server: cannot read ${path}: ${e.code ?? e.message}`, { exitCode: 2 });
+  });
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+      resolve();
+    };
+    process.on("SIGINT", done);
+    process.on("SIGTERM", done);
+  });
+}

@@ -1,0 +1,77 @@
+/**
+ * `POST /postreceive` (API.md "Server"): a signed push from GitHub, GitLab, Gitea/Forgejo or any sender that
+ * signs with `X-Vaquero-Signature`. The order of checks: webhooks configured (else 404), body size (413), the
+ * signature over the raw bytes (401 `WEBHOOK_SIGNATURE`), the repository and branch (200 `{ignored}`), then the
+ * compile (202 `{release}` once the release is stored; 200 `{release, duplicate: true}` for a delivery or commit
+ * already seen). Nothing of an unsigned request is parsed or logged beyond its size.
+ */
+import type { Logger } from "../../internal/log/index.ts";
+import { ignoreReason, MAX_WEBHOOK_BYTES, parsePush, type Releaser, verifySignature, type WebhookTarget } from "../control/index.ts";
+import { errorResponse } from "./_http.ts";
+
+/** What `/postreceive` needs. */
+export interface WebhookOptions {
+  /** The shared secret (`--webhook-secret-file`, trimmed); absent: `/postreceive` answers 404. */
+  secret?: string;
+  target: WebhookTarget;
+  releaser: Releaser;
+  log: Logger;
+  /** Largest body (default {@link MAX_WEBHOOK_BYTES}). */
+  maxBody?: number;
+}
+
+/** Reads at most `limit` bytes of a body; undefined when it is larger. */
+async function rawBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
+  if (Number(request.headers.get("content-length") ?? "0") > limit) return undefined;
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+/** Handles one delivery; `failed` turns a compile error into its response. */
+export async function handleWebhook(
+  o: WebhookOptions,
+  request: Request,
+  failed: (e: unknown, what: string) => Response,
+): Promise<Response> {
+  if (!o.secret) return errorResponse("NOT_FOUND", "webhooks are not configured here (--webhook-secret-file)");
+  const limit = o.maxBody ?? MAX_WEBHOOK_BYTES;
+  const body = await rawBody(request, limit);
+  if (body === undefined) return errorResponse("BODY_TOO_LARGE", `webhook bodies are at most ${limit} bytes`);
+  const sig = verifySignature(request.headers, body, o.secret);
+  if (!sig.ok) {
+    o.log.warn({ bytes: body.length, why: sig.reason }, "webhook refused");
+    return errorResponse("WEBHOOK_SIGNATURE", sig.reason);
+  }
+  const push = parsePush(sig.provider, request.headers, body);
+  if (!push) return errorResponse("BODY_INVALID", "the delivery's body is not a JSON object");
+  const ignored = ignoreReason(push, o.target);
+  if (ignored !== undefined) {
+    o.log.info({ provider: push.provider, delivery: push.delivery, why: ignored }, "webhook ignored");
+    return Response.json({ ignored });
+  }
+  try {
+    const out = await o.releaser.compile({
+      trigger: "webhook",
+      ...(push.delivery ? { delivery: push.delivery } : {}),
+      ...(push.after ? { after: push.after } : {}),
+    });
+    o.log.info({ provider: push.provider, delivery: push.delivery, release: out.release.id, duplicate: out.duplicate }, "webhook");
+    if (out.duplicate) return Response.json({ release: out.release.id, status: out.release.status, duplicate: true });
+    return Response.json({ release: out.release.id, status: out.release.status }, { status: 202 });
+  } catch (e) {
+    return failed(e, "compile");
+  }
+}
