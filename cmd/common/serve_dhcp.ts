@@ -1,5 +1,5 @@
 /**
- * DHCP for `vaquero standalone`: the site's reservations and pool turned into the handler's context, the rogue-server
+ * DHCP for `vaquero standalone` and `vaquero agent`: the site's reservations and pool turned into the handler's context, the rogue-server
  * probe in `server` mode, and the sockets.
  */
 import { networkInterfaces } from "node:os";
@@ -21,7 +21,7 @@ import {
 } from "../../pkg/dhcp/index.ts";
 import type { Bundle } from "../../pkg/sot/index.ts";
 import type { Store } from "../../pkg/store/index.ts";
-import { openLeaseStore } from "./_leases.ts";
+import { openLeaseStore } from "./serve_leases.ts";
 
 function inRange(ip: string, start: string, end: string): boolean {
   const n = ipv4ToInt(ip);
@@ -30,8 +30,8 @@ function inRange(ip: string, start: string, end: string): boolean {
   return n !== undefined && lo !== undefined && hi !== undefined && n >= lo && n <= hi;
 }
 
-function usage(msg: string): VaqueroError {
-  return new VaqueroError("USAGE", `vaquero standalone: ${msg} (see vaquero standalone --help)`, { exitCode: 2 });
+function usage(msg: string, verb = "standalone"): VaqueroError {
+  return new VaqueroError("USAGE", `vaquero ${verb}: ${msg} (see vaquero ${verb} --help)`, { exitCode: 2 });
 }
 
 /** An interface DHCP serves: its name, the address that is its server identifier, and all its IPv4 addresses. */
@@ -46,16 +46,21 @@ export interface ServedInterface {
  * the site's subnets (the segment it serves), else its first IPv4 address. Exit 2 for a name that is not an
  * interface with an IPv4 address, or one named twice.
  */
-export function servedInterfaces(names: readonly string[], bundle: Bundle, nics = networkInterfaces()): ServedInterface[] {
+export function servedInterfaces(
+  names: readonly string[],
+  bundle: Bundle,
+  nics = networkInterfaces(),
+  verb = "standalone",
+): ServedInterface[] {
   const cidrs = bundle.site.subnets.map((s) => parseCidr(s.cidr)).filter((c) => c !== undefined);
   const seen = new Set<string>();
   return names.map((name) => {
-    if (seen.has(name)) throw usage(`interface ${name} is named twice in --dhcp-iface`);
+    if (seen.has(name)) throw usage(`interface ${name} is named twice in --dhcp-iface`, verb);
     seen.add(name);
     const addresses = (nics[name] ?? []).filter((a) => a.family === "IPv4").map((a) => a.address);
     const inSite = addresses.find((a) => cidrs.some((c) => inCidr(ipv4ToInt(a) ?? -1, c)));
     const serverId = inSite ?? addresses[0];
-    if (!serverId) throw usage(`interface ${name} does not exist, is down (no carrier), or has no IPv4 address`);
+    if (!serverId) throw usage(`interface ${name} does not exist, is down (no carrier), or has no IPv4 address`, verb);
     return { name, serverId, addresses };
   });
 }
@@ -68,17 +73,18 @@ export function servedInterfaces(names: readonly string[], bundle: Bundle, nics 
 export async function startDhcp(
   ifaceNames: string[],
   bundle: Bundle,
-  staged: StagedSite,
+  staged: () => StagedSite | undefined,
   macByIp: Map<string, string>,
   store: Store,
   log: Logger,
+  verb = "standalone",
 ): Promise<(() => Promise<void>)[]> {
   const mode = bundle.site.agent.dhcp;
   if (ifaceNames.length === 0 || mode === "off") {
     log.info({ mode }, mode === "off" ? "DHCP is off for this site" : "DHCP is off: no --dhcp-iface and no agent.interfaces");
     return [];
   }
-  const ifaces = servedInterfaces(ifaceNames, bundle);
+  const ifaces = servedInterfaces(ifaceNames, bundle, networkInterfaces(), verb);
   if (mode === "server") {
     // Full DHCP beside another server would hand out conflicting answers: look on every segment before serving.
     for (const iface of ifaces) {
@@ -87,7 +93,7 @@ export async function startDhcp(
       else if (probe.servers.length) {
         throw new VaqueroError(
           "DHCP_ROGUE",
-          `vaquero standalone: another DHCP server (${probe.servers.join(", ")}) answers on ${iface.name}; set \`dhcp: proxy\` in the site's env to boot beside it, or stop it`,
+          `vaquero ${verb}: another DHCP server (${probe.servers.join(", ")}) answers on ${iface.name}; set \`dhcp: proxy\` in the site's env to boot beside it, or stop it`,
           { exitCode: 2 },
         );
       }
@@ -132,8 +138,9 @@ export async function startDhcp(
   const onEvent = (event: DhcpEvent, request: Record<string, unknown>): void => {
     const { mac, type, ...detail } = event;
     const asked = request.requestedIp ?? request.ciaddr;
-    if (mac && typeof asked === "string" && staged.renderer.lookup(mac)) macByIp.set(asked, mac);
-    if (mac && type !== "ignored") staged.engine.record(mac, "dhcp", type, detail);
+    const s = staged();
+    if (mac && typeof asked === "string" && s?.renderer.lookup(mac)) macByIp.set(asked, mac);
+    if (mac && type !== "ignored") s?.engine.record(mac, "dhcp", type, detail);
   };
   const servers: DhcpServer[] = [];
   try {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLeasePool } from "../../pkg/dhcp/index.ts";
 import { decodeJson, openEmbeddedStore } from "../../pkg/store/index.ts";
-import { openLeaseStore } from "./_leases.ts";
+import { openLeaseStore } from "./serve_leases.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "vaquero-leases-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

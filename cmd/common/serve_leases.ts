@@ -1,5 +1,5 @@
 /**
- * The DHCP pool's leases in the store, for `vaquero standalone` (and later the agent): each lease under
+ * The DHCP pool's leases in the store, for `vaquero standalone` and `vaquero agent`: each lease under
  * `/vaquero/sites/<site>/dhcp/leases/<ip>` as JSON ({@link PoolLease}), deleted when the address is free again.
  * The pool tells of changes synchronously; they are written in the background in the order told, coalesced per
  * address (only the latest state of an address is written), so a slow store costs at most one entry per address.

@@ -3,30 +3,17 @@
  * iPXE builds, and DHCP on the interfaces named by --dhcp-iface (or the site's `agent.interfaces`). Wiring
  * only: build in order, start, wait for SIGINT/SIGTERM, stop.
  */
-import { readFileSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Io } from "../../internal/cli/index.ts";
 import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../internal/config/index.ts";
 import { describeError, VaqueroError } from "../../internal/errors/index.ts";
-import { createLogger, type Logger } from "../../internal/log/index.ts";
-import { createPathGuard, type PathGuard } from "../../internal/pathguard/index.ts";
-import {
-  createAgentApp,
-  createControlApp,
-  createUpstreamCache,
-  prepareTokens,
-  type StagedSite,
-  stageSite,
-  withClientIp,
-} from "../../pkg/api/index.ts";
-import { PROGRAMS } from "../../pkg/boot/index.ts";
+import { createLogger } from "../../internal/log/index.ts";
+import { createControlApp, prepareTokens, stageSite } from "../../pkg/api/index.ts";
 import { openEmbeddedStore } from "../../pkg/store/index.ts";
-import { createTftpServer, type TftpServer, virtualSource } from "../../pkg/tftp/index.ts";
 import { compileSource, VERSION } from "../common/index.ts";
-import { startDhcp } from "./_dhcp.ts";
-import { STANDALONE_FLAGS, StandaloneSchema, splitHostPort } from "./_flags.ts";
-import { powerControls } from "./_power.ts";
+import { powerOf, serveSite, waitForSignal } from "../common/serve.ts";
+import { STANDALONE_FLAGS, StandaloneSchema } from "./_flags.ts";
 
 export { STANDALONE_FLAGS } from "./_flags.ts";
 
@@ -76,47 +63,23 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
       onError: (e) => log.warn({ err: describeError(e) }, "store: lease expiry check failed"),
     });
     stops.push(() => store.close());
-    const power = powerControls(bundle, { env: io.env, readFile: (p) => readFileSync(p, "utf8") });
+    const power = powerOf(bundle, io.env);
     stops.push(() => power.close());
     const staged = stageSite(bundle, release, () => new Date(), { store, power: power.power, log, tickMs: 1000 });
     await staged.engine.start();
     stops.push(() => staged.engine.stop());
-    const assets = await optionalGuard(bundle.site.agent.assets.dir, "site asset directory", log);
-    const programs = await loadBootPrograms(cfg["ipxe-dir"], log);
-    // Which machine an address is: its reserved address, or (proxy mode, pools) the address DHCP saw it ask for.
-    const macByIp = new Map<string, string>();
-    for (const h of bundle.hosts) for (const i of h.interfaces) macByIp.set(i.ipv4, i.mac);
-    const origin = bundle.site.agent.assets.upstream;
-    const upstream = origin ? await createUpstreamCache({ upstream: origin, dir: join(cfg["data-dir"], "assets-cache"), log }) : undefined;
     // Control endpoints (rollouts, tokens) behind bearer tokens; the first start writes <data-dir>/admin.token.
     const { tokens, managed } = await prepareTokens({ store, dataDir: cfg["data-dir"], tokensFile: cfg["tokens-file"], log });
-    const app = createAgentApp({
-      site: () => staged,
+    const served = await serveSite({
+      verb: "standalone",
+      cfg,
+      store,
       log,
-      programs,
       version: VERSION,
-      macOf: (ip) => macByIp.get(ip),
-      bootRate: cfg["boot-rate"],
-      role: "standalone",
-      ...(assets ? { assets } : {}),
-      ...(upstream ? { upstream } : {}),
-    }).use(createControlApp({ site: () => staged, tokens, tokensManaged: managed, log }));
-    const http = splitHostPort(cfg["http-addr"]);
-    // The peer's address comes from the connection, never from a header; the app reads it back per request.
-    const server = listen(
-      () =>
-        Bun.serve({
-          hostname: http.host,
-          port: http.port,
-          fetch: (req, srv) => app.handle(withClientIp(req, srv.requestIP(req)?.address)),
-        }),
-      `HTTP on ${cfg["http-addr"]}`,
-    );
-    stops.push(() => server.stop(true));
-    log.info({ site: bundle.site.id, release, http: `${server.hostname}:${server.port}`, upstream: upstream?.upstream }, "serving HTTP");
-    if (programs.size) stops.push(await startTftp(cfg["tftp-addr"], programs, staged, macByIp, log));
-    const ifaces = cfg["dhcp-iface"] ?? bundle.site.agent.interfaces;
-    stops.push(...(await startDhcp(ifaces, bundle, staged, macByIp, store, log)));
+      staged,
+      extend: (app, site) => app.use(createControlApp({ site, tokens, tokensManaged: managed, log })),
+    });
+    stops.push(() => served.stop());
     await waitForSignal();
     log.info("stopping");
     return 0;
@@ -127,85 +90,4 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
 
 function usage(msg: string): VaqueroError {
   return new VaqueroError("USAGE", `vaquero standalone: ${msg} (see vaquero standalone --help)`, { exitCode: 2 });
-}
-
-async function optionalGuard(dir: string | undefined, what: string, log: Logger): Promise<PathGuard | undefined> {
-  if (!dir) return undefined;
-  try {
-    return await createPathGuard(dir);
-  } catch {
-    log.warn({ dir }, `${what} does not exist; not served`);
-    return undefined;
-  }
-}
-
-function listen<T>(start: () => T, what: string): T {
-  try {
-    return start();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? "";
-    const why =
-      code === "EADDRINUSE"
-        ? "address in use"
-        : code === "EACCES"
-          ? "permission denied (a port below 1024 needs root)"
-          : (e as Error).message;
-    throw new VaqueroError("LISTEN", `vaquero standalone: cannot serve ${what}: ${why}`, { exitCode: 2 });
-  }
-}
-
-/**
- * The boot programs of the iPXE directory, read once into memory by their names in pkg/boot's PROGRAMS. The
- * directory is the operator's, so its symbolic links are followed (Debian's `ipxe.efi` links to /boot); the
- * names a machine may ask for are only these, so no request reaches the file system.
- */
-async function loadBootPrograms(dir: string, log: Logger): Promise<Map<string, Uint8Array>> {
-  const programs = new Map<string, Uint8Array>();
-  for (const name of Object.values(PROGRAMS)) {
-    const bytes = await readFile(join(dir, name)).catch(() => undefined);
-    if (bytes) programs.set(name, new Uint8Array(bytes));
-  }
-  if (programs.size === 0) log.warn({ dir }, "no iPXE build found in --ipxe-dir; TFTP is not served");
-  else log.info({ dir, programs: [...programs.keys()] }, "boot programs loaded");
-  return programs;
-}
-
-async function startTftp(
-  addr: string,
-  programs: Map<string, Uint8Array>,
-  staged: StagedSite,
-  macByIp: ReadonlyMap<string, string>,
-  log: Logger,
-): Promise<() => Promise<void>> {
-  const { host, port } = splitHostPort(addr);
-  let tftp: TftpServer;
-  try {
-    tftp = await createTftpServer({
-      address: host,
-      port,
-      files: virtualSource(programs),
-      log,
-      onEvent: (e) => {
-        const mac = macByIp.get(e.peer.address);
-        if (mac)
-          staged.engine.record(mac, "tftp", e.type, { file: e.file, bytes: e.bytes, ms: e.ms, ...(e.error ? { error: e.error } : {}) });
-      },
-    });
-  } catch (e) {
-    throw new VaqueroError("LISTEN", `vaquero standalone: cannot serve TFTP on ${addr}: ${(e as Error).message}`, { exitCode: 2 });
-  }
-  log.info({ tftp: addr }, "serving TFTP");
-  return () => tftp.close();
-}
-
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve();
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-  });
 }

@@ -24,6 +24,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   standalone: async () => (await import("../standalone/index.ts")).runStandalone,
   bmc: async () => (await import("../bmc/index.ts")).runBmc,
   migrate: async () => (await import("../migrate/index.ts")).runMigrate,
+  agent: async () => (await import("../agent/index.ts")).runAgent,
 };
 
 const USAGE = `usage: vaquero <verb> [flags]
@@ -33,7 +34,7 @@ Bare-metal provisioning from a git Source of Truth.
 verbs:
   standalone   serve one site: HTTP boot, TFTP, DHCP, status (no rollouts yet)
   server       control plane: webhooks, compile, releases, staging, fleet status
-  agent        one datacenter: DHCP, TFTP, HTTP boot, IPMI, state engine (not built yet)
+  agent        one datacenter: DHCP, TFTP, HTTP boot, IPMI, state engine, staged by the server
   validate     load, check and render a whole SoT; exit 0 valid, 1 findings, 2 unreadable
   preview      what one machine would be served: iPXE script, cmdline or unattended config
   bmc          one IPMI operation on one BMC: power status|on|off|cycle|reset|soft, bootdev pxe|disk|bios

@@ -1,0 +1,192 @@
+/**
+ * The agent's side of the control loop: register, long-poll the site's desired release and commands, switch to a
+ * new bundle once it is downloaded, verified and written, acknowledge it, then apply the commands in seq order. The
+ * last command applied is persisted (`/vaquero/agent/commands-applied`), so a restart never applies one twice.
+ * With the server unreachable the loop backs off (exponential, jittered) and the site keeps being served.
+ */
+import { describeError, isVaqueroError } from "../../internal/errors/index.ts";
+import type { Logger } from "../../internal/log/index.ts";
+import type { LinkClient, SiteCommand } from "../../pkg/control/index.ts";
+import type { Engine } from "../../pkg/state/index.ts";
+import type { Store } from "../../pkg/store/index.ts";
+import type { StagedRecord } from "./_staged.ts";
+
+/** The last command seq applied. */
+export const APPLIED_KEY = "/vaquero/agent/commands-applied";
+/** Engine rollout id → the server's rollout id, one key each. */
+export const ROLLOUT_MAP_PREFIX = "/vaquero/agent/rollouts/";
+
+/** Server rollout ids and the engine's, both ways; the engine id of an execute is learnt while it starts. */
+export interface RolloutIds {
+  toServer(engineId: string): string;
+  toEngine(serverId: string): string;
+  /** While set, a rollout the engine creates is the one of this server id. */
+  expect(serverId: string | undefined): void;
+  /** Called by the observer for every rollout record. */
+  seen(engineId: string): void;
+  /** Persists the mapping learnt for `serverId` (with the applied seq, in one transaction). */
+  ops(serverId: string): { key: string; value: Uint8Array }[];
+}
+
+/** The rollout id mapping, loaded from the agent's store. */
+export async function loadRolloutIds(store: Store): Promise<RolloutIds> {
+  const toServer = new Map<string, string>();
+  const toEngine = new Map<string, string>();
+  const r = await store.range(ROLLOUT_MAP_PREFIX, { limit: 100_000 });
+  for (const kv of r.kvs) {
+    const engineId = kv.key.slice(ROLLOUT_MAP_PREFIX.length);
+    const serverId = new TextDecoder().decode(kv.value);
+    toServer.set(engineId, serverId);
+    toEngine.set(serverId, engineId);
+  }
+  let expecting: string | undefined;
+  return {
+    toServer: (id) => toServer.get(id) ?? id,
+    toEngine: (id) => toEngine.get(id) ?? id,
+    expect: (id) => {
+      expecting = id;
+    },
+    seen: (id) => {
+      if (expecting && !toServer.has(id)) {
+        toServer.set(id, expecting);
+        toEngine.set(expecting, id);
+        expecting = undefined;
+      }
+    },
+    ops: (serverId) => {
+      const engineId = toEngine.get(serverId);
+      return engineId ? [{ key: ROLLOUT_MAP_PREFIX + engineId, value: new TextEncoder().encode(serverId) }] : [];
+    },
+  };
+}
+
+/** What the loop drives. */
+export interface SyncDeps {
+  client: LinkClient;
+  store: Store;
+  log: Logger;
+  /** The staged record now (undefined before the first bundle). */
+  staged(): StagedRecord | undefined;
+  /** Downloads, verifies, writes and serves `want`; throws when the bundle is refused. */
+  switchTo(want: StagedRecord): Promise<void>;
+  /** The engine and the host names of the site served now. */
+  engine(): { engine: Engine; hosts: string[] } | undefined;
+  ids: RolloutIds;
+  /** Reports a command that could not run (a rollout record with state `rejected`). */
+  rejected(cmd: SiteCommand, reason: string): void;
+  pollWaitSeconds: number;
+  random?: () => number;
+}
+
+/** The running loop. */
+export interface Sync {
+  stop(): Promise<void>;
+}
+
+/** Starts the loop; it runs until `stop()`. */
+export async function startSync(d: SyncDeps): Promise<Sync> {
+  const kv = await d.store.get(APPLIED_KEY);
+  let applied = kv ? Number(new TextDecoder().decode(kv.value)) || 0 : 0;
+  let stopped = false;
+  let wake: () => void = () => {};
+  const random = d.random ?? Math.random;
+
+  const apply = async (cmd: SiteCommand): Promise<void> => {
+    const site = d.engine();
+    if (!site) {
+      d.rejected(cmd, "nothing is staged on this agent");
+      return;
+    }
+    const { engine } = site;
+    try {
+      if (cmd.kind === "execute") {
+        const hosts = cmd.hosts ?? site.hosts;
+        d.ids.expect(cmd.rollout);
+        try {
+          const view = await engine.startRollout({ hosts, ...(cmd.policy ? { policy: cmd.policy } : {}) });
+          d.log.info({ rollout: cmd.rollout, engine: view.id, hosts: hosts.length, seq: cmd.seq }, "rollout started");
+        } finally {
+          d.ids.expect(undefined);
+        }
+      } else {
+        const id = d.ids.toEngine(cmd.rollout);
+        if (cmd.kind === "pause") await engine.pauseRollout(id);
+        else if (cmd.kind === "resume") await engine.resumeRollout(id);
+        else await engine.cancelRollout(id);
+        d.log.info({ rollout: cmd.rollout, kind: cmd.kind, seq: cmd.seq }, "rollout command applied");
+      }
+    } catch (e) {
+      if (!isVaqueroError(e)) throw e;
+      d.log.warn({ rollout: cmd.rollout, kind: cmd.kind, seq: cmd.seq, err: describeError(e) }, "command refused by the engine");
+      d.rejected(cmd, describeError(e));
+    }
+  };
+
+  const loop = async (): Promise<void> => {
+    let registered = false;
+    let backoff = 500;
+    let failures = 0;
+    while (!stopped) {
+      try {
+        if (!registered) {
+          await d.client.register();
+          registered = true;
+          const s = d.staged();
+          if (s) await d.client.ack(s.release);
+          d.log.info({ staged: s?.release }, "registered with the server");
+        }
+        const a = await d.client.poll(d.staged()?.bundle, applied, d.pollWaitSeconds);
+        if (a.bundle && a.release && a.bundle !== d.staged()?.bundle) {
+          await d.switchTo({ release: a.release, bundle: a.bundle, staged_at: a.staged_at ?? new Date().toISOString() });
+          await d.client.ack(a.release);
+        }
+        // Commands wait for the desired bundle: an execute right after a prepare runs on the new release.
+        for (const cmd of [...a.commands].sort((x, y) => x.seq - y.seq)) {
+          if (stopped || cmd.seq <= applied) continue;
+          await apply(cmd);
+          applied = cmd.seq;
+          await d.store.txn({
+            compare: [],
+            success: [
+              { put: { key: APPLIED_KEY, value: String(applied) } },
+              ...d.ids.ops(cmd.rollout).map((o) => ({ put: { key: o.key, value: o.value } })),
+            ],
+          });
+        }
+        if (failures) d.log.info({ after: failures }, "the server answers again");
+        failures = 0;
+        backoff = 500;
+      } catch (e) {
+        if (stopped) break;
+        failures++;
+        // Registered again after any failure: the server may have restarted, and the fleet view learns the agent is back.
+        registered = false;
+        if (!isVaqueroError(e, "LINK_UNREACHABLE") || failures === 1 || failures % 20 === 0) {
+          d.log.warn({ err: describeError(e), code: isVaqueroError(e) ? e.code : undefined, failures }, "agent link: retrying");
+        }
+        const ms = backoff * (0.5 + random());
+        backoff = Math.min(backoff * 2, 30_000);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, ms);
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      }
+    }
+  };
+  const running = loop();
+  return {
+    async stop() {
+      stopped = true;
+      wake();
+      await running.catch(() => {});
+    },
+  };
+}
+
+/** The outbox entry reporting a command the engine refused. */
+export function rejectedRollout(cmd: SiteCommand, reason: string, at: string): Record<string, unknown> {
+  return { id: cmd.rollout, state: "rejected", reason, created_at: at, command: cmd.seq, hosts: {} };
+}
