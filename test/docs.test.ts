@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { PREVIEW_FLAGS } from "../cmd/preview/index.ts";
+import { SERVER_FLAGS } from "../cmd/server/index.ts";
 import { STANDALONE_FLAGS } from "../cmd/standalone/index.ts";
 import { VALIDATE_FLAGS } from "../cmd/validate/index.ts";
 import { PENDING } from "../cmd/vaquero/_pending.ts";
@@ -41,6 +42,7 @@ describe("docs/cli.md", () => {
     ["validate", VALIDATE_FLAGS],
     ["preview", PREVIEW_FLAGS],
     ["standalone", STANDALONE_FLAGS],
+    ["server", SERVER_FLAGS],
     ...Object.entries(PENDING).map(([verb, p]): [string, readonly FlagSpec[]] => [verb, p.flags]),
   ];
   const cases = verbs.flatMap(([verb, flags]) => flags.map((f) => [verb, f.name] as const));
