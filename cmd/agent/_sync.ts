@@ -13,53 +13,6 @@ import type { StagedRecord } from "./_staged.ts";
 
 /** The last command seq applied. */
 export const APPLIED_KEY = "/vaquero/agent/commands-applied";
-/** Engine rollout id → the server's rollout id, one key each. */
-export const ROLLOUT_MAP_PREFIX = "/vaquero/agent/rollouts/";
-
-/** Server rollout ids and the engine's, both ways; the engine id of an execute is learnt while it starts. */
-export interface RolloutIds {
-  toServer(engineId: string): string;
-  toEngine(serverId: string): string;
-  /** While set, a rollout the engine creates is the one of this server id. */
-  expect(serverId: string | undefined): void;
-  /** Called by the observer for every rollout record. */
-  seen(engineId: string): void;
-  /** Persists the mapping learnt for `serverId` (with the applied seq, in one transaction). */
-  ops(serverId: string): { key: string; value: Uint8Array }[];
-}
-
-/** The rollout id mapping, loaded from the agent's store. */
-export async function loadRolloutIds(store: Store): Promise<RolloutIds> {
-  const toServer = new Map<string, string>();
-  const toEngine = new Map<string, string>();
-  const r = await store.range(ROLLOUT_MAP_PREFIX, { limit: 100_000 });
-  for (const kv of r.kvs) {
-    const engineId = kv.key.slice(ROLLOUT_MAP_PREFIX.length);
-    const serverId = new TextDecoder().decode(kv.value);
-    toServer.set(engineId, serverId);
-    toEngine.set(serverId, engineId);
-  }
-  let expecting: string | undefined;
-  return {
-    toServer: (id) => toServer.get(id) ?? id,
-    toEngine: (id) => toEngine.get(id) ?? id,
-    expect: (id) => {
-      expecting = id;
-    },
-    seen: (id) => {
-      if (expecting && !toServer.has(id)) {
-        toServer.set(id, expecting);
-        toEngine.set(expecting, id);
-        expecting = undefined;
-      }
-    },
-    ops: (serverId) => {
-      const engineId = toEngine.get(serverId);
-      return engineId ? [{ key: ROLLOUT_MAP_PREFIX + engineId, value: new TextEncoder().encode(serverId) }] : [];
-    },
-  };
-}
-
 /** What the loop drives. */
 export interface SyncDeps {
   client: LinkClient;
@@ -71,7 +24,6 @@ export interface SyncDeps {
   switchTo(want: StagedRecord): Promise<void>;
   /** The engine and the host names of the site served now. */
   engine(): { engine: Engine; hosts: string[] } | undefined;
-  ids: RolloutIds;
   /** Reports a command that could not run (a rollout record with state `rejected`). */
   rejected(cmd: SiteCommand, reason: string): void;
   pollWaitSeconds: number;
@@ -101,15 +53,12 @@ export async function startSync(d: SyncDeps): Promise<Sync> {
     try {
       if (cmd.kind === "execute") {
         const hosts = cmd.hosts ?? site.hosts;
-        d.ids.expect(cmd.rollout);
-        try {
-          const view = await engine.startRollout({ hosts, ...(cmd.policy ? { policy: cmd.policy } : {}) });
-          d.log.info({ rollout: cmd.rollout, engine: view.id, hosts: hosts.length, seq: cmd.seq }, "rollout started");
-        } finally {
-          d.ids.expect(undefined);
-        }
+        // The engine takes the server's rollout id, and starting an id it has already started changes nothing:
+        // a command applied again after a crash (before its seq was stored) starts no second rollout.
+        await engine.startRollout({ hosts, id: cmd.rollout, ...(cmd.policy ? { policy: cmd.policy } : {}) });
+        d.log.info({ rollout: cmd.rollout, hosts: hosts.length, seq: cmd.seq }, "rollout started");
       } else {
-        const id = d.ids.toEngine(cmd.rollout);
+        const id = cmd.rollout;
         if (cmd.kind === "pause") await engine.pauseRollout(id);
         else if (cmd.kind === "resume") await engine.resumeRollout(id);
         else await engine.cancelRollout(id);
@@ -145,13 +94,7 @@ export async function startSync(d: SyncDeps): Promise<Sync> {
           if (stopped || cmd.seq <= applied) continue;
           await apply(cmd);
           applied = cmd.seq;
-          await d.store.txn({
-            compare: [],
-            success: [
-              { put: { key: APPLIED_KEY, value: String(applied) } },
-              ...d.ids.ops(cmd.rollout).map((o) => ({ put: { key: o.key, value: o.value } })),
-            ],
-          });
+          await d.store.put(APPLIED_KEY, String(applied));
         }
         if (failures) d.log.info({ after: failures }, "the server answers again");
         failures = 0;

@@ -20,7 +20,7 @@ import { VERSION } from "../common/index.ts";
 import { powerOf, type SiteServer, serveSite, waitForSignal } from "../common/serve.ts";
 import { AGENT_FLAGS, type AgentConfig, AgentSchema } from "./_flags.ts";
 import { loadStaged, parseBundle, recordStaged, type StagedRecord, writeBundleFile } from "./_staged.ts";
-import { loadRolloutIds, type RolloutIds, rejectedRollout, startSync } from "./_sync.ts";
+import { rejectedRollout, startSync } from "./_sync.ts";
 
 export { AGENT_FLAGS } from "./_flags.ts";
 
@@ -65,15 +65,13 @@ export async function runAgent(argv: readonly string[], io: Io, flags: FlagSpec[
     const client = createLinkClient({ server: cfg.server, token, site: cfg.site, name, version: VERSION, signal: abort.signal });
     const outbox = await openOutbox({ store, send: (entries) => client.events(entries), log });
     stops.push(() => outbox.stop());
-    const ids = await loadRolloutIds(store);
-    const agent = await createAgentSite({ cfg, store, log, env: io.env, outbox, ids });
+    const agent = await createAgentSite({ cfg, store, log, env: io.env, outbox });
     stops.push(() => agent.stop());
     outbox.start();
     const sync = await startSync({
       client,
       store,
       log,
-      ids,
       staged: () => agent.record(),
       switchTo: (want) => agent.switchTo(want, (sha) => client.bundle(sha)),
       engine: () => {
@@ -108,17 +106,14 @@ async function createAgentSite(o: {
   log: Logger;
   env: Record<string, string | undefined>;
   outbox: Outbox;
-  ids: RolloutIds;
 }): Promise<AgentSite> {
-  const { cfg, store, log, outbox, ids } = o;
-  // Engine changes go to the outbox with the server's rollout ids.
+  const { cfg, store, log, outbox } = o;
+  // Engine changes go to the outbox; rollouts carry the server's ids (the engine takes them from the commands).
   const observe = (c: EngineChange): void => {
     if (c.kind === "rollout") {
-      ids.seen(c.rollout.id);
-      outbox.push({ kind: "rollout", rollout: { ...c.rollout, id: ids.toServer(c.rollout.id) } });
+      outbox.push({ kind: "rollout", rollout: c.rollout as unknown as LinkEntry["rollout"] & {} });
     } else if (c.kind === "machine") {
-      const m = c.machine.rollout ? { ...c.machine, rollout: ids.toServer(c.machine.rollout) } : c.machine;
-      outbox.push({ kind: "machine", machine: m as unknown as LinkEntry["machine"] & {} });
+      outbox.push({ kind: "machine", machine: c.machine as unknown as LinkEntry["machine"] & {} });
     } else {
       outbox.push({ kind: "event", mac: c.mac, event: c.event as unknown as Record<string, unknown> });
     }

@@ -299,6 +299,17 @@ describe("rollouts", () => {
     await e.stop();
   });
 
+  test("a rollout named by the caller starts once: starting the same id again returns it", async () => {
+    const { view } = site(hosts(2));
+    const e = engine(view);
+    await e.start();
+    const first = await e.startRollout({ hosts: ["w0", "w1"], id: "ctl-42" });
+    const again = await e.startRollout({ hosts: ["w0", "w1"], id: "ctl-42" });
+    expect([first.id, again.id, e.rollouts().length]).toEqual(["ctl-42", "ctl-42", 1]);
+    await expect(e.startRollout({ hosts: ["w0"], id: "../x" })).rejects.toMatchObject({ code: "ROLLOUT_ID_INVALID" });
+    await e.stop();
+  });
+
   test("an unreachable BMC is retried with back-off, then the host fails with the reason", async () => {
     const { view, mac } = site(hosts(1));
     const bmc = fakeBmc();

@@ -14,6 +14,11 @@ export interface RolloutRequest {
   hosts: string[];
   /** Overrides of the workflows' policies (`max_concurrent`, `max_fail`, …). */
   policy?: Partial<Policy>;
+  /**
+   * The rollout's id, when the caller names it (the control plane's id, on an agent). Starting a rollout whose id
+   * exists already returns it unchanged, so a command applied twice starts one rollout.
+   */
+  id?: string;
 }
 
 /** A rollout as the API shows it. */
@@ -86,6 +91,12 @@ export function createRollouts(d: Deps) {
 
   return {
     start(req: RolloutRequest): RolloutView {
+      if (req.id !== undefined) {
+        if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(req.id))
+          throw err("ROLLOUT_ID_INVALID", `"${req.id.slice(0, 40)}" is not a rollout id`);
+        const known = all.get(req.id);
+        if (known) return view(known);
+      }
       const names = [...new Set(req.hosts)];
       if (names.length === 0) throw err("ROLLOUT_EMPTY", "no hosts to provision");
       const hosts: Rollout["hosts"] = {};
@@ -109,7 +120,7 @@ export function createRollouts(d: Deps) {
       if (unknown.length) throw err("ROLLOUT_HOST_UNKNOWN", `not hosts of this site: ${unknown.slice(0, 20).join(", ")}`);
       const now = d.now();
       const r: Rollout = {
-        id: `r-${now.toString(36)}-${(++counter).toString(36)}`,
+        id: req.id ?? `r-${now.toString(36)}-${(++counter).toString(36)}`,
         release: d.release,
         created_at: new Date(now).toISOString(),
         state: "running",
