@@ -19,7 +19,13 @@ export const SERVER_FLAGS: FlagSpec[] = [
     arg: "URL,…",
     help: "keep the server's state in this etcd cluster (default: the embedded store)",
   },
-  { name: "lease-ttl", kind: "string", arg: "DURATION", default: "2s", help: "leader election lease TTL (etcd)" },
+  {
+    name: "lease-ttl",
+    kind: "string",
+    arg: "DURATION",
+    default: "2s",
+    help: "lease TTL of the leader election on etcd (at least 1s): a dead leader is replaced within it",
+  },
   {
     name: "webhook-secret-file",
     kind: "string",
@@ -34,7 +40,11 @@ export const SERVER_FLAGS: FlagSpec[] = [
     help: "API tokens (YAML tokens: [{name, role, site?, sha256}]), replacing the stored ones at start",
   },
   { name: "sot-poll", kind: "string", arg: "DURATION", help: "also compile new commits of the branch this often (e.g. 1m)" },
-  { name: "auto-execute", kind: "bool", help: "stage every new valid release on all its sites at once (rollouts: by /execute)" },
+  {
+    name: "auto-execute",
+    kind: "bool",
+    help: "stage every new valid release on all its sites and start a rollout of each site's changed hosts",
+  },
   { name: "tls-cert", kind: "string", arg: "FILE", help: "TLS certificate of the listener (PEM)" },
   { name: "tls-key", kind: "string", arg: "FILE", help: "TLS key of the listener (PEM)" },
   { name: "client-ca", kind: "string", arg: "FILE", help: "CA that signs agent client certificates (mTLS; not built yet)" },

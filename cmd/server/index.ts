@@ -2,7 +2,9 @@
  * `vaquero server`: the control plane. Opens its store (the embedded one under --data-dir, or etcd with
  * --etcd-endpoints), prepares the tokens (the first admin token into <data-dir>/admin.token), compiles the
  * branch's tip once at start, and serves webhooks, releases, /prepare, tokens and the fleet's status; with
- * --sot-poll it also compiles new commits on a timer. Wiring only: build in order, start, wait for SIGINT or
+ * --sot-poll it also compiles new commits on a timer. On etcd several instances run: one leader (elected with a
+ * lease of --lease-ttl) does the compiles, the poll and --auto-execute; the others queue compiles for it and serve
+ * reads, agents and site commands (cmd/server/_ha.ts). Wiring only: build in order, start, wait for SIGINT or
  * SIGTERM, stop.
  */
 import { mkdir, readFile } from "node:fs/promises";
@@ -12,17 +14,20 @@ import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../inte
 import { describeError, VaqueroError } from "../../internal/errors/index.ts";
 import { createLogger } from "../../internal/log/index.ts";
 import { createAgentLinkApp, createServerApp, prepareTokens, withClientIp } from "../../pkg/api/index.ts";
-import { createReleaser, prepareRelease, type ReleaseRecord } from "../../pkg/control/index.ts";
+import { leaderName } from "../../pkg/control/index.ts";
 import { openEmbeddedStore, openEtcdStore, type Store } from "../../pkg/store/index.ts";
 import { VERSION } from "../common/index.ts";
 import { SERVER_FLAGS, ServerSchema, seconds, splitHostPort } from "./_flags.ts";
+import { startControl } from "./_ha.ts";
 
 export { SERVER_FLAGS } from "./_flags.ts";
 
 const SYNOPSIS = "--sot GIT-URL|DIR [--ref BRANCH] --data-dir DIR [--http-addr H:P] [--etcd-endpoints URL,…] [--lease-ttl 2s]";
 const DESCRIPTION = `The control plane: compiles the branch --ref of --sot on every signed push to /postreceive (and every
 --sot-poll), stores each commit's release (a bundle per site, the hosts each one changes), stages releases on sites
-with POST /prepare, and shows the fleet at /status. Tokens as standalone: the first admin token is written to
+with POST /prepare, and shows the fleet at /status. With --etcd-endpoints several servers share one etcd: one
+leader (a lease of --lease-ttl) compiles and rolls out, the others queue compiles for it (202 {queued}) and serve
+reads and agents; /ready tells a load balancer which can serve. Tokens as standalone: the first admin token is written to
 <data-dir>/admin.token. Runs until SIGINT or SIGTERM. Exit 2 when a flag, the SoT location, the store or the port is wrong.`;
 
 /** Runs `server` until a signal; returns the exit code. */
@@ -43,6 +48,8 @@ export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec
       exitCode: 2,
     });
   });
+  const ttl = seconds(cfg["lease-ttl"]);
+  if (ttl < 1) throw usage("--lease-ttl must be at least 1s");
   const secret = cfg["webhook-secret-file"] ? await readSecret(cfg["webhook-secret-file"]) : undefined;
   const tls = cfg["tls-cert"] && cfg["tls-key"] ? { cert: await readPem(cfg["tls-cert"]), key: await readPem(cfg["tls-key"]) } : undefined;
   const stops: (() => Promise<void> | void)[] = [];
@@ -55,38 +62,37 @@ export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec
         });
     stops.push(() => store.close());
     const { tokens, managed } = await prepareTokens({ store, dataDir: cfg["data-dir"], tokensFile: cfg["tokens-file"], log });
-    // --auto-execute: every new valid release is staged on all of its sites (rollouts still start with /execute).
-    const onRelease = cfg["auto-execute"]
-      ? async (r: ReleaseRecord): Promise<void> => {
-          if (r.status !== "valid") return;
-          const sites = await prepareRelease(store, { release: r.id, by: "auto-execute", now: new Date() });
-          log.info({ release: r.id, sites: Object.keys(sites) }, "release staged (--auto-execute)");
-        }
-      : undefined;
-    const releaser = createReleaser({
+    const ha = Boolean(cfg["etcd-endpoints"]?.length);
+    const http = splitHostPort(cfg["http-addr"]);
+    const control = startControl({
       store,
+      ha,
+      name: leaderName(http.host, http.port),
+      ttlSeconds: ttl,
       sot: cfg.sot,
-      ref: branch,
+      branch,
       timeoutMs: cfg.timeout * 1000,
+      ...(cfg["sot-poll"] ? { pollMs: Math.max(1, seconds(cfg["sot-poll"])) * 1000 } : {}),
+      autoExecute: cfg["auto-execute"] === true,
       log,
-      ...(onRelease ? { onRelease } : {}),
     });
-    // Leader election on etcd is not built yet: every instance is "single" and compiles what it is asked to.
-    const role = () => "single" as const;
+    stops.push(() => control.stop());
     const app = createServerApp({
       store,
-      releaser,
+      releaser: control.releaser,
       tokens,
       tokensManaged: managed,
       target: { sot: cfg.sot, branch, ...(cfg["webhook-repo"] ? { repo: cfg["webhook-repo"] } : {}) },
       ...(secret ? { webhookSecret: secret } : {}),
-      role,
+      role: control.role,
+      leader: control.leader,
+      ...(control.readiness ? { readiness: control.readiness } : {}),
+      submit: control.submit,
       log,
       version: VERSION,
     });
     // The agent link (/v1/agent/*) and the server-mode rollout endpoints (/execute, /rollouts/<id>…) beside it.
     app.use(createAgentLinkApp({ store, tokens, log }));
-    const http = splitHostPort(cfg["http-addr"]);
     let server: ReturnType<typeof Bun.serve>;
     try {
       server = Bun.serve({
@@ -113,27 +119,13 @@ export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec
         sot: cfg.sot,
         ref: branch,
         webhooks: secret !== undefined,
-        store: cfg["etcd-endpoints"] ? "etcd" : "embedded",
+        store: ha ? "etcd" : "embedded",
+        ...(ha ? { lease_ttl_s: ttl } : {}),
       },
       "serving HTTP",
     );
-    // The first compile: the branch's tip (a commit compiled before is not compiled again).
-    const compile = async (trigger: "start" | "poll"): Promise<void> => {
-      try {
-        await releaser.compile({ trigger });
-      } catch (e) {
-        log.error({ err: describeError(e), trigger }, "compile failed");
-      }
-    };
-    await compile("start");
-    if (cfg["sot-poll"]) {
-      const every = Math.max(1, seconds(cfg["sot-poll"])) * 1000;
-      const timer = setInterval(() => {
-        if (releaser.pending === 0) void compile("poll");
-      }, every);
-      stops.push(() => clearInterval(timer));
-      log.info({ every_s: every / 1000 }, "polling --sot");
-    }
+    // Single: the branch's tip compiled now, then the poll. On etcd both start with each term of leadership.
+    await control.start();
     await waitForSignal();
     log.info("stopping");
     return 0;

@@ -11,13 +11,23 @@ import { Elysia } from "elysia";
 import * as v from "valibot";
 import { describeError, isVaqueroError } from "../../internal/errors/index.ts";
 import type { Logger } from "../../internal/log/index.ts";
-import { getRelease, listReleases, MAX_RELEASE_LIST, prepareRelease, type Releaser, type WebhookTarget } from "../control/index.ts";
+import {
+  type CompileRequest,
+  getRelease,
+  listReleases,
+  MAX_RELEASE_LIST,
+  prepareRelease,
+  type Readiness,
+  type Releaser,
+  type SubmitOutcome,
+  type WebhookTarget,
+} from "../control/index.ts";
 import { isStoreError, type Store } from "../store/index.ts";
 import { type Auth, BEARER, createAuth, SECURITY_SCHEMES } from "./_auth.ts";
 import { errorResponse, readBody, STATUS } from "./_http.ts";
 import { createHttpCounters, exposition, httpFamilies, METRICS_CONTENT_TYPE } from "./_metrics.ts";
 import { fleetRoutes, type ServerRole } from "./_server_status.ts";
-import { handleWebhook } from "./_server_webhook.ts";
+import { handleWebhook, outcomeResponse } from "./_server_webhook.ts";
 import { NAME_RE, ROLES, type TokenStore } from "./_tokens.ts";
 
 export type { ServerRole } from "./_server_status.ts";
@@ -35,6 +45,12 @@ export interface ServerAppOptions {
   webhookSecret?: string;
   /** This instance's role: `single` (one server), or `leader`/`follower` on etcd. */
   role(): ServerRole;
+  /** The leader's name (servers on etcd). */
+  leader?: () => string | undefined;
+  /** Whether this instance can serve (servers on etcd: a leader, or a follower that sees one); default: the store answers. */
+  readiness?: () => Readiness;
+  /** Where compiles go instead of the releaser (servers on etcd: the leader compiles, a follower queues). */
+  submit?: (r: CompileRequest) => Promise<SubmitOutcome>;
   log: Logger;
   version?: string;
   now?: () => Date;
@@ -105,10 +121,7 @@ export function createServerApp(o: ServerAppOptions) {
     o.log.error({ err: describeError(e) }, `${what} failed`);
     return errorResponse("INTERNAL", `${what} failed`);
   };
-  const compiled = (out: { release: { id: string; status: string }; duplicate: boolean }): Response =>
-    out.duplicate
-      ? Response.json({ release: out.release.id, status: out.release.status, duplicate: true })
-      : Response.json({ release: out.release.id, status: out.release.status }, { status: 202 });
+  const submit = o.submit ?? ((r: CompileRequest) => o.releaser.compile(r));
 
   return new Elysia()
     .onAfterHandle(({ route, responseValue, set }) => {
@@ -132,7 +145,7 @@ export function createServerApp(o: ServerAppOptions) {
       "/postreceive",
       ({ request }) =>
         handleWebhook(
-          { ...(o.webhookSecret ? { secret: o.webhookSecret } : {}), target: o.target, releaser: o.releaser, log: o.log },
+          { ...(o.webhookSecret ? { secret: o.webhookSecret } : {}), target: o.target, releaser: o.releaser, submit, log: o.log },
           request,
           failed,
         ),
@@ -197,9 +210,10 @@ export function createServerApp(o: ServerAppOptions) {
           return errorResponse("BODY_INVALID", `/releases: this server compiles ${o.target.branch} (--ref), not ${JSON.stringify(ref)}`);
         }
         try {
-          const out = await o.releaser.compile({ trigger: "api" });
-          o.log.info({ release: out.release.id, duplicate: out.duplicate, by: who.name }, "compile asked");
-          return compiled(out);
+          const out = await submit({ trigger: "api" });
+          const what = "queued" in out ? { queued: out.queued } : { release: out.release.id };
+          o.log.info({ ...what, duplicate: out.duplicate, by: who.name }, "compile asked");
+          return outcomeResponse(out);
         } catch (e) {
           return failed(e, "compile");
         }
@@ -209,7 +223,7 @@ export function createServerApp(o: ServerAppOptions) {
         detail: {
           tags: ["releases"],
           summary:
-            "Compile the branch's tip now (operator): 202 {release, status}; 200 with duplicate: true when that commit has a release",
+            "Compile the branch's tip now (operator): 202 {release, status}; 200 with duplicate: true when that commit has a release; on a follower 202 {queued} (the leader compiles it)",
           security: BEARER,
           requestBody: { ...jsonRequest(ReleasesBody), required: false },
         },
@@ -283,7 +297,7 @@ export function createServerApp(o: ServerAppOptions) {
         },
       },
     )
-    .use(fleetRoutes({ store: o.store, auth, ref: o.target.branch, role: o.role, failed }))
+    .use(fleetRoutes({ store: o.store, auth, ref: o.target.branch, role: o.role, ...(o.leader ? { leader: o.leader } : {}), failed }))
     .get(
       "/metrics",
       () =>
@@ -317,6 +331,12 @@ export function createServerApp(o: ServerAppOptions) {
     .get(
       "/ready",
       async () => {
+        if (o.readiness) {
+          const r = o.readiness();
+          const leader = o.leader?.();
+          if (r.ready) return { status: "ready", role: o.role(), ...(leader ? { leader } : {}) };
+          return Response.json({ error: { code: r.code, message: r.reason }, role: o.role() }, { status: 503 });
+        }
         try {
           await o.store.status();
           return { status: "ready", role: o.role() };
@@ -324,7 +344,13 @@ export function createServerApp(o: ServerAppOptions) {
           return errorResponse("STORE_UNAVAILABLE", "the store cannot be reached");
         }
       },
-      { detail: { tags: ["health"], summary: "200 when this instance can serve its role (its store answers), else 503" } },
+      {
+        detail: {
+          tags: ["health"],
+          summary:
+            "200 {status, role, leader?} when this instance can serve its role (single: its store answers; on etcd: it leads, or it sees a leader and its store); else 503 {error: {code: STORE_UNAVAILABLE|NO_LEADER}, role}",
+        },
+      },
     )
     .onError(({ code, error }) => {
       if (code === "NOT_FOUND") return errorResponse("NOT_FOUND", "no such endpoint");

@@ -20,6 +20,8 @@ export interface FleetRoutesOptions {
   /** The branch whose latest release names the sites. */
   ref: string;
   role(): ServerRole;
+  /** The leader's name, when servers run on etcd. */
+  leader?: () => string | undefined;
   failed(e: unknown, what: string): Response;
 }
 
@@ -33,7 +35,12 @@ export function fleetRoutes(o: FleetRoutesOptions) {
         if (who instanceof Response) return who;
         try {
           const sites = await fleetStatus(o.store, o.ref);
-          return { role: o.role(), sites: who.site === undefined ? sites : sites.filter((s) => s.id === who.site) };
+          const leader = o.leader?.();
+          return {
+            role: o.role(),
+            ...(leader ? { leader } : {}),
+            sites: who.site === undefined ? sites : sites.filter((s) => s.id === who.site),
+          };
         } catch (e) {
           return o.failed(e, "status");
         }
@@ -41,7 +48,8 @@ export function fleetRoutes(o: FleetRoutesOptions) {
       {
         detail: {
           tags: ["status"],
-          summary: "The fleet (viewer): {role, sites: [{id, desired, agents, machines: {total, by_state}, rollouts}]}",
+          summary:
+            "The fleet (viewer): {role: leader|follower|single, leader?, sites: [{id, desired, agents, machines: {total, by_state}, rollouts}]}",
           security: BEARER,
         },
       },

@@ -6,7 +6,16 @@
  * already seen). Nothing of an unsigned request is parsed or logged beyond its size.
  */
 import type { Logger } from "../../internal/log/index.ts";
-import { ignoreReason, MAX_WEBHOOK_BYTES, parsePush, type Releaser, verifySignature, type WebhookTarget } from "../control/index.ts";
+import {
+  type CompileRequest,
+  ignoreReason,
+  MAX_WEBHOOK_BYTES,
+  parsePush,
+  type Releaser,
+  type SubmitOutcome,
+  verifySignature,
+  type WebhookTarget,
+} from "../control/index.ts";
 import { errorResponse } from "./_http.ts";
 
 /** What `/postreceive` needs. */
@@ -15,6 +24,8 @@ export interface WebhookOptions {
   secret?: string;
   target: WebhookTarget;
   releaser: Releaser;
+  /** Where compiles go instead of the releaser (servers on etcd: the leader compiles, a follower queues). */
+  submit?: (r: CompileRequest) => Promise<SubmitOutcome>;
   log: Logger;
   /** Largest body (default {@link MAX_WEBHOOK_BYTES}). */
   maxBody?: number;
@@ -63,15 +74,26 @@ export async function handleWebhook(
     return Response.json({ ignored });
   }
   try {
-    const out = await o.releaser.compile({
+    const req: CompileRequest = {
       trigger: "webhook",
       ...(push.delivery ? { delivery: push.delivery } : {}),
       ...(push.after ? { after: push.after } : {}),
-    });
-    o.log.info({ provider: push.provider, delivery: push.delivery, release: out.release.id, duplicate: out.duplicate }, "webhook");
-    if (out.duplicate) return Response.json({ release: out.release.id, status: out.release.status, duplicate: true });
-    return Response.json({ release: out.release.id, status: out.release.status }, { status: 202 });
+    };
+    const out = o.submit ? await o.submit(req) : await o.releaser.compile(req);
+    const what = "queued" in out ? { queued: out.queued } : { release: out.release.id };
+    o.log.info({ provider: push.provider, delivery: push.delivery, ...what, duplicate: out.duplicate }, "webhook");
+    return outcomeResponse(out);
   } catch (e) {
     return failed(e, "compile");
   }
+}
+
+/**
+ * The answer to a compile asked for: 202 `{release, status}` for a new release, 200 with `duplicate: true` for one
+ * made before, 202 `{queued}` when a follower queued it for the leader (`duplicate: true` when it was waiting).
+ */
+export function outcomeResponse(out: SubmitOutcome): Response {
+  if ("queued" in out) return Response.json({ queued: out.queued, ...(out.duplicate ? { duplicate: true } : {}) }, { status: 202 });
+  if (out.duplicate) return Response.json({ release: out.release.id, status: out.release.status, duplicate: true });
+  return Response.json({ release: out.release.id, status: out.release.status }, { status: 202 });
 }

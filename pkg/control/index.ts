@@ -48,6 +48,22 @@ export {
   STATUS_ROLLOUTS,
   siteStatus,
 } from "./_fleet.ts";
+// Servers on etcd: leadership, the compile queue, --auto-execute.
+export {
+  type CoordElection,
+  type Coordination,
+  type CoordSession,
+  ELECTION_PREFIX,
+  type LeaderRole,
+  type Leadership,
+  type LeadershipOptions,
+  type LeaderTerm,
+  leaderName,
+  notLeader,
+  type Readiness,
+  startLeadership,
+} from "./_leader.ts";
+export { AUTO_EXECUTE_PREFIX, type AutoExecuteResult, autoExecute, autoExecuteLatest, autoRolloutId } from "./_leader_auto.ts";
 export {
   createLink,
   entryProblem,
@@ -71,6 +87,17 @@ export {
   type OutboxTransport,
   openOutbox,
 } from "./_outbox.ts";
+export {
+  alreadyReleased,
+  COMPILE_QUEUE_PREFIX,
+  createSubmitter,
+  type DrainOptions,
+  drainQueue,
+  enqueueCompile,
+  type QueuedCompile,
+  type SubmitOutcome,
+  type SubmitterOptions,
+} from "./_queue.ts";
 export {
   commitKey,
   createPublisher,
