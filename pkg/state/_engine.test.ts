@@ -182,6 +182,21 @@ describe("machines through their workflow (no rollout)", () => {
     }
   });
 
+  test("a report naming another stage (a retry of one already applied) moves nothing", async () => {
+    const { view, mac } = site([{ name: "a" }]);
+    const e = engine(view);
+    await e.start();
+    e.record(mac("a"), "http", "boot.ipxe");
+    await e.report(mac("a"), "stage-done", { boot: "wipe" });
+    expect(e.machine(mac("a"))).toMatchObject({ stage: "install", state: "powering" });
+    // The same report again, as a client retrying after a lost answer: install is not skipped.
+    await e.report(mac("a"), "stage-done", { boot: "wipe" });
+    expect(e.machine(mac("a"))).toMatchObject({ stage: "install", state: "powering" });
+    await e.report(mac("a"), "installed", { boot: "install" });
+    expect(e.machine(mac("a"))?.state).toBe("provisioned");
+    await e.stop();
+  });
+
   test("a stage not done within stage_timeout fails the machine", async () => {
     const { view, mac } = site([{ name: "a" }], { w: { stage_timeout: 60 } });
     const e = engine(view);

@@ -100,7 +100,7 @@ export function createEngine(o: EngineOptions): Engine {
   const policyOf = (workflow: string): Policy => o.site.policy?.(workflow) ?? DEFAULT_POLICY;
   /** A stage's timeout in seconds: the rollout's override when the machine is in one, else its workflow's. */
   const stageTimeout = (h: HostView, m: Machine | undefined): number =>
-    (m?.rollout ? rollouts.view(m.rollout)?.policy.stage_timeout : undefined) ?? policyOf(h.workflow ?? "").stage_timeout;
+    (m?.rollout ? rollouts.policy(m.rollout)?.stage_timeout : undefined) ?? policyOf(h.workflow ?? "").stage_timeout;
   const timeoutMs = (h: HostView, m?: Machine): number => stageTimeout(h, m) * 1000;
   let ticker: ReturnType<typeof setInterval> | undefined;
   let stopped = false;
@@ -146,8 +146,8 @@ export function createEngine(o: EngineOptions): Engine {
     now: o.now,
     release: o.release ?? "",
     machine,
-    persist: (r) => {
-      writer?.rollout(r);
+    persist: (r, hosts) => {
+      writer?.rollout(r, hosts);
       o.observe?.({ kind: "rollout", rollout: r });
     },
     // A host the rollout starts: back to its first stage, powered into it.

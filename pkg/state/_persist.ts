@@ -1,6 +1,7 @@
 /**
- * The engine's records in the store: machines under `<prefix>machines/<mac>`, rollouts under
- * `<prefix>rollouts/<id>`, and each machine's trace as a ring of `maxEvents` slots under
+ * The engine's records in the store: machines under `<prefix>machines/<mac>`, a rollout's header under
+ * `<prefix>rollouts/<id>` and each of its hosts under `<prefix>rollouts/<id>/hosts/<name>` (a host's change
+ * rewrites that host alone, not a record of thousands), and each machine's trace as a ring of `maxEvents` slots under
  * `<prefix>events/<mac>/<slot>` (a slot is overwritten, never deleted, so a long trace costs no deletes).
  * Writes are queued, coalesced per key, and committed in transactions of at most 128 operations; `flush`
  * resolves once everything queued before it is committed (an acknowledged report waits for it).
@@ -16,7 +17,8 @@ export interface StoredEvent extends MachineEvent {
 /** The queue of writes to the store. */
 export interface Writer {
   machine(m: Machine): void;
-  rollout(r: Rollout): void;
+  /** The rollout's header and the hosts named (every host when `hosts` is left out). */
+  rollout(r: Rollout, hosts?: readonly string[]): void;
   event(mac: string, slot: number, e: StoredEvent): void;
   /** Resolves when every write queued before the call is committed; rejects when the store refused one. */
   flush(): Promise<void>;
@@ -30,34 +32,58 @@ export function keys(prefix: string) {
     machine: (mac: string) => `${prefix}machines/${mac}`,
     rollout: (id: string) => `${prefix}rollouts/${id}`,
     event: (mac: string, slot: number) => `${prefix}events/${mac}/${String(slot).padStart(4, "0")}`,
+    rolloutHost: (id: string, name: string) => `${prefix}rollouts/${id}/hosts/${name}`,
     machines: `${prefix}machines/`,
     rollouts: `${prefix}rollouts/`,
     events: `${prefix}events/`,
   };
 }
 
-/** A writer over `store`; `delayMs` batches writes that arrive close together (default 5 ms). */
+/**
+ * A writer over `store`; `delayMs` batches writes that arrive close together (default 5 ms). Entries keep the
+ * order they were first queued in (a later value for a queued key replaces it in place), and are committed
+ * front first, so "everything queued before a flush" is a prefix: a flush waits for that prefix only, never
+ * for writes queued after it.
+ */
 export function createWriter(store: Store, prefix: string, onError: (e: unknown) => void, delayMs = 5): Writer {
   const k = keys(prefix);
-  const queue = new Map<string, Uint8Array>();
+  const queue = new Map<string, { value: Uint8Array; idx: number }>();
+  let queued = 0;
+  let committed = 0;
+  const waiters: { target: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   let running: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let failure: unknown;
+  let gathering: Promise<void> | undefined;
 
+  const settle = (upTo: number, failure?: unknown): void => {
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const w = waiters[i];
+      if (!w || w.target > upTo) continue;
+      waiters.splice(i, 1);
+      if (failure === undefined) w.resolve();
+      else w.reject(failure);
+    }
+  };
   const drain = async (): Promise<void> => {
     // Bounded: each pass takes up to MAX_TXN_OPS entries; entries queued meanwhile are taken by later passes.
     for (let pass = 0; queue.size > 0 && pass < 1_000_000; pass++) {
       const batch: [string, Uint8Array][] = [];
-      for (const entry of queue) {
-        batch.push(entry);
+      let last = committed;
+      for (const [key, e] of queue) {
+        batch.push([key, e.value]);
+        last = Math.max(last, e.idx);
         if (batch.length === MAX_TXN_OPS) break;
       }
       for (const [key] of batch) queue.delete(key);
       try {
         await store.txn({ compare: [], success: batch.map(([key, value]) => ({ put: { key, value } })) });
+        committed = last;
+        settle(committed);
       } catch (e) {
-        failure = e;
         onError(e);
+        // The writes of this batch are lost: whoever waits for them hears so.
+        committed = last;
+        settle(last, e);
       }
     }
   };
@@ -68,22 +94,39 @@ export function createWriter(store: Store, prefix: string, onError: (e: unknown)
     }
     running ??= drain().finally(() => {
       running = undefined;
+      if (queue.size > 0) void kick();
     });
     return running;
   };
   const enqueue = (key: string, value: unknown): void => {
-    queue.set(key, encodeJson(value));
+    const known = queue.get(key);
+    if (known) known.value = encodeJson(value);
+    else queue.set(key, { value: encodeJson(value), idx: ++queued });
     timer ??= setTimeout(() => void kick(), delayMs);
+  };
+  const rollout = (r: Rollout, names?: readonly string[]): void => {
+    const { hosts, ...header } = r;
+    enqueue(k.rollout(r.id), header);
+    for (const name of names ?? Object.keys(hosts)) {
+      const h = hosts[name];
+      if (h) enqueue(k.rolloutHost(r.id, name), h);
+    }
   };
   return {
     machine: (m) => enqueue(k.machine(m.mac), m),
-    rollout: (r) => enqueue(k.rollout(r.id), r),
+    rollout,
     event: (mac, slot, e) => enqueue(k.event(mac, slot), e),
     async flush() {
-      failure = undefined;
-      // A drain in progress may have started before the latest writes: wait for it, then drain again.
-      for (let i = 0; i < 1000 && (running || queue.size > 0); i++) await kick();
-      if (failure) throw failure;
+      const target = queued;
+      if (committed >= target) return;
+      const done = new Promise<void>((resolve, reject) => waiters.push({ target, resolve, reject }));
+      // Group commit: reports that arrive in the same turn of the event loop share one transaction.
+      gathering ??= new Promise<void>((resolve) => setImmediate(resolve)).finally(() => {
+        gathering = undefined;
+      });
+      await gathering;
+      void kick();
+      await done;
     },
     pending: () => queue.size,
   };
@@ -111,7 +154,21 @@ export async function loadRecords(
   const rollouts: Rollout[] = [];
   const events = new Map<string, StoredEvent[]>();
   for await (const kv of scan(store, k.machines)) machines.push(decodeJson<Machine>(kv));
-  for await (const kv of scan(store, k.rollouts)) rollouts.push(decodeJson<Rollout>(kv));
+  const byId = new Map<string, Rollout>();
+  for await (const kv of scan(store, k.rollouts)) {
+    const rest = kv.key.slice(k.rollouts.length);
+    const at = rest.indexOf("/hosts/");
+    if (at < 0) {
+      const r = decodeJson<Rollout>(kv);
+      byId.set(rest, { ...r, hosts: { ...r.hosts, ...byId.get(rest)?.hosts } });
+    } else {
+      const id = rest.slice(0, at);
+      const r = byId.get(id) ?? ({ id, hosts: {} } as unknown as Rollout); // its header sorts first; this is a guard
+      r.hosts[rest.slice(at + "/hosts/".length)] = decodeJson<Rollout["hosts"][string]>(kv);
+      byId.set(id, r);
+    }
+  }
+  rollouts.push(...byId.values());
   for await (const kv of scan(store, k.events)) {
     const mac = kv.key.slice(k.events.length, kv.key.lastIndexOf("/"));
     const list = events.get(mac) ?? [];

@@ -32,7 +32,8 @@ interface Deps {
   now: () => number;
   release: string;
   machine: (mac: string) => Machine | undefined;
-  persist: (r: Rollout) => void;
+  /** Stores the rollout's header and the hosts named (every host when `hosts` is left out). */
+  persist: (r: Rollout, hosts?: readonly string[]) => void;
   /** Begin provisioning a host now. */
   begin: (mac: string, rollout: string) => void;
   /** Mark a host as waiting in the rollout. */
@@ -72,7 +73,7 @@ export function createRollouts(d: Deps) {
         r.state = "halted";
         r.reason = plan.halt;
         d.log?.warn({ rollout: r.id, reason: plan.halt }, "rollout halted");
-        d.persist(r);
+        d.persist(r, []);
         continue;
       }
       for (const name of plan.start) {
@@ -81,10 +82,10 @@ export function createRollouts(d: Deps) {
         h.state = "running";
         d.begin(h.mac, r.id);
       }
-      if (plan.start.length) d.persist(r);
+      if (plan.start.length) d.persist(r, plan.start);
       if (plan.done && r.state === "running") {
         r.state = "done";
-        d.persist(r);
+        d.persist(r, []);
       }
     }
   };
@@ -135,6 +136,7 @@ export function createRollouts(d: Deps) {
     },
     control(id: string, action: "pause" | "resume" | "cancel"): RolloutView {
       const r = find(id);
+      const changed: string[] = [];
       if (action === "pause" && r.state === "running") r.state = "paused";
       else if (action === "resume" && (r.state === "paused" || r.state === "halted")) {
         r.state = "running";
@@ -143,15 +145,16 @@ export function createRollouts(d: Deps) {
         r.state = "cancelled";
         r.reason = "cancelled by an operator";
         // Hosts not started go back to what they were; running ones finish their install.
-        for (const h of Object.values(r.hosts)) {
+        for (const [name, h] of Object.entries(r.hosts)) {
           if (h.state !== "waiting") continue;
           h.state = "cancelled";
+          changed.push(name);
           d.release_(h.mac);
         }
       } else if (!(action === "pause" && r.state === "paused") && !(action === "resume" && r.state === "running")) {
         throw err("ROLLOUT_STATE", `rollout ${id} is ${r.state}; cannot ${action} it`);
       }
-      d.persist(r);
+      d.persist(r, changed);
       schedule();
       return view(r);
     },
@@ -164,7 +167,7 @@ export function createRollouts(d: Deps) {
       h.state = outcome;
       if (reason) h.reason = reason;
       d.release_(m.mac);
-      d.persist(r);
+      d.persist(r, [m.host]);
       schedule();
     },
     /** A machine of a rollout began booting by itself before its turn: it now counts as running. */
@@ -173,7 +176,7 @@ export function createRollouts(d: Deps) {
       const h = r?.hosts[m.host];
       if (r && h?.state === "waiting") {
         h.state = "running";
-        d.persist(r);
+        d.persist(r, [m.host]);
       }
     },
     schedule,
@@ -181,6 +184,8 @@ export function createRollouts(d: Deps) {
       for (const r of list) all.set(r.id, r);
       counter = list.length;
     },
+    /** A rollout's policy overrides, without building its view (read on every event). */
+    policy: (id: string): Partial<Policy> | undefined => all.get(id)?.policy,
     view: (id: string): RolloutView | undefined => {
       const r = all.get(id);
       return r ? view(r) : undefined;

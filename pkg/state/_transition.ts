@@ -30,6 +30,10 @@ export function applyEvent(
   const next: Machine = { ...m };
   const effects: Effect[] = [];
   if (source === "state") {
+    // A report naming another stage than the machine's is stale (a retry of one already applied, after which the
+    // machine moved on): it stays in the trace and moves nothing.
+    const named = typeof detail.boot === "string" ? detail.boot : typeof detail.stage === "string" ? detail.stage : undefined;
+    if (named !== undefined && named !== m.stage && type !== "log") return { machine: next, effects };
     const settled = m.state === "provisioned" || m.state === "failed";
     if (type === "booted" && !settled) {
       next.state = "installing";
