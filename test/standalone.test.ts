@@ -121,7 +121,10 @@ describe("vaquero standalone on loopback", () => {
     expect(trace.state).toBe("installing");
     expect(trace.events.map((e) => `${e.source}:${e.type}`)).toEqual(["http:boot.ipxe", "http:config", "state:booted"]);
     const openapi = (await (await fetch(`${base}/openapi/json`)).json()) as { info: { version: string }; paths: object };
-    expect([openapi.info.version, Object.keys(openapi.paths)]).toEqual(["0.1.0", expect.arrayContaining(["/boot.ipxe", "/state"])]);
+    expect([openapi.info.version, Object.keys(openapi.paths)]).toEqual([
+      "0.1.0",
+      expect.arrayContaining(["/boot.ipxe", "/state", "/execute", "/releases", "/releases/{id}", "/postreceive", "/tokens"]),
+    ]);
     const status = (await (await fetch(`${base}/status`)).json()) as { site: string; machines: { by_state: object } };
     expect(status).toMatchObject({ site: "s1", machines: { total: 1, by_state: { installing: 1 } } });
     expect(await stop(s.p)).toBe(0);
@@ -130,7 +133,13 @@ describe("vaquero standalone on loopback", () => {
   const refused: [string, string[], number, string][] = [
     ["no --data-dir", ["--sot", "sot"], 2, "vaquero standalone: --data-dir is required"],
     ["a bad --http-addr", ["--sot", "sot", "--data-dir", "d", "--http-addr", "nowhere"], 2, "want HOST:PORT"],
-    ["--sot-poll", ["--sot", "sot", "--data-dir", "d", "--sot-poll", "60s"], 2, "--sot-poll is not built yet"],
+    ["a bad --sot-poll", ["--sot", "sot", "--data-dir", "d", "--sot-poll", "60"], 2, "want a duration like 30s"],
+    [
+      "webhooks without a branch",
+      ["--sot", "sot", "--data-dir", "d", "--webhook-secret-file", "nope"],
+      2,
+      "--webhook-secret-file needs --ref BRANCH",
+    ],
     ["an unknown site", ["--sot", "sot", "--data-dir", "d", "--site", "nope"], 2, 'site "nope" is not in the SoT'],
     [
       "an interface that does not exist",

@@ -25,7 +25,15 @@ export const STANDALONE_FLAGS: FlagSpec[] = [
     arg: "FILE",
     help: "API tokens (YAML tokens: [{name, role, site?, sha256}]), replacing the stored ones at start",
   },
-  { name: "sot-poll", kind: "string", arg: "DURATION", help: "poll --sot for new commits this often (not built yet)" },
+  { name: "sot-poll", kind: "string", arg: "DURATION", help: "compile, stage and serve new commits of --ref this often (e.g. 1m)" },
+  {
+    name: "webhook-secret-file",
+    kind: "string",
+    arg: "FILE",
+    help: "secret that signs /postreceive deliveries (needs --ref BRANCH; without it /postreceive answers 404)",
+  },
+  { name: "webhook-repo", kind: "string", arg: "OWNER/NAME", help: "also accept deliveries whose repository full name is this" },
+  { name: "auto-execute", kind: "bool", help: "roll out the hosts each new release changes, once it is staged" },
   { name: "timeout", kind: "number", arg: "SECONDS", default: 30, help: "network timeout for remote repositories" },
   { ...LOG_LEVEL_FLAG, default: "info" },
 ];
@@ -34,6 +42,12 @@ const HostPort = v.pipe(
   v.string(),
   v.regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|\[[0-9a-f:]+\]):\d{1,5}$/i, "want HOST:PORT, e.g. 0.0.0.0:8080"),
   v.check((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port must be at most 65535"),
+);
+
+const Duration = v.pipe(
+  v.string(),
+  v.regex(/^(?:\d+h)?(?:\d+m)?(?:\d+s)?$/, "want a duration like 30s, 5m or 1h"),
+  v.minLength(2, "want a duration like 30s"),
 );
 
 /** The validated configuration of `standalone`. */
@@ -48,10 +62,22 @@ export const StandaloneSchema = v.object({
   "ipxe-dir": v.string(),
   "boot-rate": v.pipe(v.number(), v.minValue(0, "must be 0 (no limit) or more")),
   "tokens-file": v.optional(v.pipe(v.string(), v.minLength(1, "must not be empty"))),
-  "sot-poll": v.optional(v.string()),
+  "sot-poll": v.optional(Duration),
+  "webhook-secret-file": v.optional(v.pipe(v.string(), v.minLength(1, "must not be empty"))),
+  "webhook-repo": v.optional(v.pipe(v.string(), v.regex(/^[^/\s]+(?:\/[^/\s]+)+$/, "want OWNER/NAME"))),
+  "auto-execute": v.optional(v.boolean()),
   timeout: v.pipe(v.number(), v.minValue(1, "must be at least 1")),
   "log-level": LogLevel,
 });
+
+/** The validated configuration of `standalone`, as a type. */
+export type StandaloneConfig = v.InferOutput<typeof StandaloneSchema>;
+
+/** Seconds of a duration like `1h30m` or `45s`. */
+export function seconds(d: string): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(d);
+  return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : 0;
+}
 
 /** Splits `host:port`. */
 export function splitHostPort(s: string): { host: string; port: number } {

@@ -26,6 +26,7 @@ export {
 } from "./_control.ts";
 export { errorResponse, STATUS } from "./_http.ts";
 export { exposition, METRICS_CONTENT_TYPE, type MetricFamily } from "./_metrics.ts";
+export { type ReleaseRoutesOptions, releaseRoutes } from "./_release_routes.ts";
 export { createServerApp, type ServerAppOptions, type ServerRole } from "./_server.ts";
 export { type StagedSite, siteViewOf, stageSite } from "./_stage.ts";
 export {
