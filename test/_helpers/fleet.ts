@@ -12,12 +12,9 @@
  * started to report done. The engine powers a machine into step k only after the `stage-done` of stage k − 1 was
  * sent, so a second cycle or reset logged under the same step is a second cycle for that step.
  */
+// pkg/ipmi's fake BMC is a test kit (test/architecture.test.ts lets tests import test kits directly).
+import { Cmd, FakeBmc } from "../../pkg/ipmi/_fakebmc.ts";
 import { serveBmcUdp, type UdpBmc } from "./fleet-udp.ts";
-
-// pkg/ipmi's fake BMC is test code that its index.ts deliberately does not export. This helper is its one user
-// outside pkg/ipmi; the import is dynamic, so test/architecture.test.ts's index-only rule (which scans static
-// imports) does not list it. It is an intended exception: if that test learns to see dynamic imports, list it there.
-const { Cmd, FakeBmc } = await import("../../pkg/ipmi/_fakebmc.ts");
 
 /** A machine to simulate: its host name and boot MAC (lower-case, colons). */
 export interface FleetMachine {
