@@ -3,7 +3,8 @@
  * http-backend) holding a SoT of two sites, `vaquero server` (embedded store, webhook secret) and one `vaquero
  * agent` per site, each with an agent token issued through `POST /tokens`. A commit announced by a signed webhook
  * becomes a release; `POST /prepare` stages it and both agents switch to it (their own `/status`, and the agents
- * listed by the server's). `POST /execute` at the server starts a rollout on the s1 agent; simulated machines
+ * listed by the server's). `POST /execute` at the server starts a rollout on the s1 agent (the server then lists
+ * that release as the agent's `active` one); simulated machines
  * fetch their boot script from the agent and report `booted` and `stage-done`; states and progress reach the
  * server. The server is killed (SIGKILL) mid-rollout: the agent goes on serving boots, takes reports and finishes
  * the rollout; the server restarts on the same data directory and receives every buffered event exactly once.
@@ -263,6 +264,12 @@ describe("control plane end to end", () => {
       return x.state === "running" && x.hosts?.["node-1"] ? x : undefined;
     }, "the rollout at the server");
     expect(seen.hosts?.["node-2"]?.state).toBe("waiting");
+    // The server lists the release rolled out as the s1 agent's active one; s2 rolled nothing out.
+    await until(
+      async () => ((await serverSite("s1")).agents.find((a) => a.name === "a-s1")?.active === c2 ? true : undefined),
+      "a-s1 active at the server",
+    );
+    expect((await serverSite("s2")).agents.find((a) => a.name === "a-s2")?.active).toBeUndefined();
     await until(
       async () => ((await serverMachine("s1", MAC(1, 1)))?.state === "powering" ? true : undefined),
       "node-1 powering at the server",

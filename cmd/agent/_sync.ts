@@ -39,6 +39,9 @@ export interface Sync {
 export async function startSync(d: SyncDeps): Promise<Sync> {
   const kv = await d.store.get(APPLIED_KEY);
   let applied = kv ? Number(new TextDecoder().decode(kv.value)) || 0 : 0;
+  // The release of the last rollout started here (API.md `active`), told to the server with the next ack.
+  let active: string | undefined;
+  let activeTold = true;
   let stopped = false;
   let wake: () => void = () => {};
   const random = d.random ?? Math.random;
@@ -56,6 +59,8 @@ export async function startSync(d: SyncDeps): Promise<Sync> {
         // The engine takes the server's rollout id, and starting an id it has already started changes nothing:
         // a command applied again after a crash (before its seq was stored) starts no second rollout.
         await engine.startRollout({ hosts, id: cmd.rollout, ...(cmd.policy ? { policy: cmd.policy } : {}) });
+        active = d.staged()?.release;
+        activeTold = false;
         d.log.info({ rollout: cmd.rollout, hosts: hosts.length, seq: cmd.seq }, "rollout started");
       } else {
         const id = cmd.rollout;
@@ -81,7 +86,7 @@ export async function startSync(d: SyncDeps): Promise<Sync> {
           await d.client.register();
           registered = true;
           const s = d.staged();
-          if (s) await d.client.ack(s.release);
+          if (s) await d.client.ack(s.release, active);
           d.log.info({ staged: s?.release }, "registered with the server");
         }
         const a = await d.client.poll(d.staged()?.bundle, applied, d.pollWaitSeconds);
@@ -95,6 +100,11 @@ export async function startSync(d: SyncDeps): Promise<Sync> {
           await apply(cmd);
           applied = cmd.seq;
           await d.store.put(APPLIED_KEY, String(applied));
+        }
+        const now = d.staged();
+        if (!activeTold && active && now) {
+          await d.client.ack(now.release, active);
+          activeTold = true;
         }
         if (failures) d.log.info({ after: failures }, "the server answers again");
         failures = 0;
