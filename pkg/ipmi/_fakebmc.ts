@@ -85,6 +85,12 @@ export class FakeBmc {
   dropRequests = 0;
   /** Answers to drop after executing their request. */
   dropAnswers = 0;
+  /**
+   * A set-up payload type (e.g. 0x12, RAKP 1) whose first answer is held back and delivered just before the
+   * answer to the next message: a late answer to a copy the client has since retransmitted.
+   */
+  holdFirstAnswerOf: number | undefined;
+  private held: Uint8Array | undefined;
   /** Answers nothing at all. */
   silent = false;
   /** Completion code to answer a command with, by {@link Cmd} key, instead of executing it. */
@@ -192,6 +198,15 @@ export class FakeBmc {
       this.dropAnswers--;
       if (session) this.outstanding--;
       return;
+    }
+    if (this.holdFirstAnswerOf !== undefined && entry.payloadType === this.holdFirstAnswerOf) {
+      this.holdFirstAnswerOf = undefined;
+      this.held = out;
+      return;
+    }
+    if (this.held) {
+      reply(this.held, false);
+      this.held = undefined;
     }
     if (session) {
       const forge = this.forgeBefore.shift();

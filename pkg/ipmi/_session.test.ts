@@ -129,6 +129,16 @@ describe("retries and re-establishment", () => {
     expect(bmc.times(Cmd.chassisStatus)).toBe(1);
   });
 
+  for (const id of [3, 17] as const)
+    test(`suite ${id}: a late answer to a retransmitted RAKP 1 is not taken for the answer to the copy`, async () => {
+      const bmc = new FakeBmc({ ciphers: [3, 17] });
+      // The first RAKP 2 (with the BMC's first random number) arrives after the client has sent RAKP 1 again.
+      bmc.holdFirstAnswerOf = 0x12;
+      const c = client(bmc, { cipher: id });
+      expect(await c.powerStatus()).toBe("off");
+      await c.close();
+    });
+
   test("a repeatable command retransmits with the same rqSeq and increasing session sequence numbers", async () => {
     const bmc = new FakeBmc({ powerOn: true });
     const c = client(bmc, { attempts: 4 });

@@ -154,11 +154,19 @@ export async function openSession(o: SessionOptions): Promise<Session> {
   // The drawn bytes may be a view into a larger buffer (a pool): read them at their own offset.
   const drawn = o.random(4);
   const consoleSessionId = (new DataView(drawn.buffer, drawn.byteOffset, drawn.byteLength).getUint32(0, true) | 1) >>> 0;
-  const tag = (o.random(1)[0] ?? 0) & 0x3f;
-  const setup = async (type: number, reply: number, payload: Uint8Array, what: string): Promise<Uint8Array> => {
+  const firstTag = (o.random(1)[0] ?? 0) & 0x3f;
+  // Each attempt of a set-up message carries its own tag, and only the answer to the latest attempt is taken: a
+  // BMC answers a retransmitted RAKP 1 with a new random number, so a late answer to an earlier copy would pair
+  // our RAKP 3 with numbers the BMC no longer holds.
+  let step = 0;
+  const setup = async (type: number, reply: number, payload: (tag: number) => Uint8Array, what: string): Promise<Uint8Array> => {
+    let tag = firstTag;
     const p = await exchange(
       {
-        build: () => encodeV2({ payloadType: type, sessionId: 0, seq: 0, payload }),
+        build: () => {
+          tag = (firstTag + step++) & 0x3f;
+          return encodeV2({ payloadType: type, sessionId: 0, seq: 0, payload: payload(tag) });
+        },
         accept: (p) => p.format === "v2.0" && p.payloadType === reply && p.payload[0] === tag,
       },
       what,
@@ -169,7 +177,7 @@ export async function openSession(o: SessionOptions): Promise<Session> {
     await setup(
       Payload.OPEN_SESSION_REQUEST,
       Payload.OPEN_SESSION_RESPONSE,
-      encodeOpenSession(tag, 0, consoleSessionId, suite),
+      (tag) => encodeOpenSession(tag, 0, consoleSessionId, suite),
       "Open Session",
     ),
   );
@@ -183,7 +191,10 @@ export async function openSession(o: SessionOptions): Promise<Session> {
     throw new IpmiError("IPMI_CIPHER_UNSUPPORTED", `ipmi: ${o.target} answered with other algorithms than cipher suite ${id}`);
   const rm = o.random(16);
   const role = Privilege.ADMIN | 0x10;
-  const rakp2 = decodeRakp2(await setup(Payload.RAKP1, Payload.RAKP2, encodeRakp1(tag, osr.bmcSessionId, rm, role, user), "RAKP 1"), suite);
+  const rakp2 = decodeRakp2(
+    await setup(Payload.RAKP1, Payload.RAKP2, (tag) => encodeRakp1(tag, osr.bmcSessionId, rm, role, user), "RAKP 1"),
+    suite,
+  );
   if (rakp2.status !== 0) throw rakpStatusError(`${o.target} refused user "${o.user}" at RAKP 1`, rakp2.status);
   const ctx: RakpContext = {
     suite,
@@ -199,7 +210,7 @@ export async function openSession(o: SessionOptions): Promise<Session> {
   if (rakp2.consoleSessionId !== consoleSessionId || !verifyRakp2(ctx, rakp2.authCode))
     throw new IpmiError("IPMI_AUTH_FAILED", `ipmi: ${o.target} rejected the credentials of user "${o.user}" (wrong password)`);
   const keys = sessionKeys(suite, kuid, rm, rakp2.rc, role, user);
-  checkRakp4(await setup(Payload.RAKP3, Payload.RAKP4, encodeRakp3(tag, ctx), "RAKP 3"), ctx, keys.sik);
+  checkRakp4(await setup(Payload.RAKP3, Payload.RAKP4, (tag) => encodeRakp3(tag, ctx), "RAKP 3"), ctx, keys.sik);
   crypto = { suite, k1: keys.k1, k2: keys.k2 };
   const active: SessionCrypto = crypto;
 
