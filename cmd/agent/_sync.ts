@@ -22,6 +22,8 @@ export interface SyncDeps {
   staged(): StagedRecord | undefined;
   /** Downloads, verifies, writes and serves `want`; throws when the bundle is refused. */
   switchTo(want: StagedRecord): Promise<void>;
+  /** Records `want` as staged when its bundle is the one served already (a release that did not change this site). */
+  relabel(want: StagedRecord): Promise<void>;
   /** The engine and the host names of the site served now. */
   engine(): { engine: Engine; hosts: string[] } | undefined;
   /** Reports a command that could not run (a rollout record with state `rejected`). */
@@ -89,9 +91,12 @@ export async function startSync(d: SyncDeps): Promise<Sync> {
           if (s) await d.client.ack(s.release, active);
           d.log.info({ staged: s?.release }, "registered with the server");
         }
-        const a = await d.client.poll(d.staged()?.bundle, applied, d.pollWaitSeconds);
-        if (a.bundle && a.release && a.bundle !== d.staged()?.bundle) {
-          await d.switchTo({ release: a.release, bundle: a.bundle, staged_at: a.staged_at ?? new Date().toISOString() });
+        const a = await d.client.poll(d.staged()?.release, applied, d.pollWaitSeconds);
+        if (a.bundle && a.release && a.release !== d.staged()?.release) {
+          const want = { release: a.release, bundle: a.bundle, staged_at: a.staged_at ?? new Date().toISOString() };
+          // A release that leaves this site's bundle as it is: the same bundle, served under the new release's name.
+          if (a.bundle === d.staged()?.bundle) await d.relabel(want);
+          else await d.switchTo(want);
           await d.client.ack(a.release);
         }
         // Commands wait for the desired bundle: an execute right after a prepare runs on the new release.

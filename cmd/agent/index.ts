@@ -74,6 +74,7 @@ export async function runAgent(argv: readonly string[], io: Io, flags: FlagSpec[
       log,
       staged: () => agent.record(),
       switchTo: (want) => agent.switchTo(want, (sha) => client.bundle(sha)),
+      relabel: (want) => agent.relabel(want),
       engine: () => {
         const s = agent.server.current();
         return s ? { engine: s.engine, hosts: s.bundle.hosts.filter((h) => !h.never_provision).map((h) => h.name) } : undefined;
@@ -97,6 +98,7 @@ interface AgentSite {
   server: SiteServer;
   record(): StagedRecord | undefined;
   switchTo(want: StagedRecord, download: (sha: string) => Promise<Uint8Array>): Promise<void>;
+  relabel(want: StagedRecord): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -162,6 +164,11 @@ async function createAgentSite(o: {
       await oldPower?.close();
       record = want;
       log.info({ release: want.release, bundle: want.bundle, previous: old?.release.id }, "staged");
+    },
+    async relabel(want) {
+      await recordStaged(store, want);
+      record = want;
+      log.info({ release: want.release, bundle: want.bundle }, "staged (this site's bundle is unchanged)");
     },
     async stop() {
       await server.stop();

@@ -43,25 +43,32 @@ describe("site commands", () => {
 });
 
 describe("desired long poll", () => {
-  test("answers at once when the desired bundle differs, or commands wait", async () => {
+  test("answers at once when the desired release differs, or commands wait", async () => {
     const { store, link } = await setup();
     await desire(store, "lab", "a".repeat(64));
     expect((await link.poll("lab", "ag", undefined, 0, 30_000)).bundle).toBe("a".repeat(64));
     await appendCommand(store, "lab", { id: "c1", kind: "execute", rollout: "r-1", by: "op" });
-    const a = await link.poll("lab", "ag", "a".repeat(64), 0, 30_000);
+    const a = await link.poll("lab", "ag", "rel-aaaa", 0, 30_000);
     expect(a.commands.map((c) => c.seq)).toEqual([1]);
+    // A new release that leaves this site's bundle unchanged is still news for its agents.
+    await store.put(
+      LINK_KEYS.desired("lab"),
+      encodeJson({ release: "rel-next", bundle: "a".repeat(64), staged_at: "2026-01-02T00:00:00.000Z" }),
+    );
+    const b = await link.poll("lab", "ag", "rel-aaaa", 1, 30_000);
+    expect([b.release, b.bundle]).toEqual(["rel-next", "a".repeat(64)]);
   });
 
   test("wakes every waiting poll of the site when desired changes, and on a new command; not other sites", async () => {
     const { store, link } = await setup();
     await desire(store, "lab", "a".repeat(64));
-    const polls = Array.from({ length: 50 }, () => link.poll("lab", "ag", "a".repeat(64), 0, 60_000));
+    const polls = Array.from({ length: 50 }, () => link.poll("lab", "ag", "rel-aaaa", 0, 60_000));
     const other = link.poll("far", "ag", undefined, 0, 60_000);
     await waitFor(() => link.waiting() === 51);
     await desire(store, "lab", "b".repeat(64));
     for (const a of await Promise.all(polls)) expect(a.bundle).toBe("b".repeat(64));
     expect(link.waiting()).toBe(1);
-    const cmd = link.poll("lab", "ag", "b".repeat(64), 0, 60_000);
+    const cmd = link.poll("lab", "ag", "rel-bbbb", 0, 60_000);
     await waitFor(() => link.waiting() === 2);
     await appendCommand(store, "lab", { id: "c1", kind: "execute", rollout: "r-1", by: "op" });
     expect((await cmd).commands.length).toBe(1);
@@ -72,7 +79,7 @@ describe("desired long poll", () => {
   test("answers unchanged at its deadline (one shared sweep timer, not one per poll)", async () => {
     const { store, link } = await setup();
     await desire(store, "lab", "a".repeat(64));
-    const a = await link.poll("lab", "ag", "a".repeat(64), 0, 20);
+    const a = await link.poll("lab", "ag", "rel-aaaa", 0, 20);
     expect(a).toEqual({ release: "rel-aaaa", bundle: "a".repeat(64), staged_at: "2026-01-01T00:00:00.000Z", commands: [] });
     expect(link.waiting()).toBe(0);
   });

@@ -83,7 +83,11 @@ const ID_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 /** The server side of the link. */
 export interface Link {
   register(site: string, a: { name: string; version: string; address?: string }): Promise<{ site: string; desired?: LinkDesired }>;
-  /** Answers at once when the desired bundle differs from `after` or commands after `commandsAfter` exist, else at the first change or after `waitMs`. */
+  /**
+   * Answers at once when the site's desired release differs from `after` (API.md: `after=<release>`; a release
+   * that leaves this site's bundle unchanged still counts, so every agent learns of it) or commands after
+   * `commandsAfter` exist, else at the first change or after `waitMs`.
+   */
   poll(site: string, agent: string, after: string | undefined, commandsAfterSeq: number, waitMs: number): Promise<PollAnswer>;
   /** The canonical bytes of bundle `sha` when it is `site`'s desired bundle; undefined otherwise. Checks every digest. */
   bundle(site: string, sha: string): Promise<Uint8Array | undefined>;
@@ -189,7 +193,7 @@ export function createLink(o: LinkOptions): Link {
       waiters.add(w);
       try {
         const first = await answer(site, commandsAfterSeq);
-        if (first.bundle !== after || first.commands.length || waitMs <= 0 || closed) return first;
+        if (first.release !== after || first.commands.length || waitMs <= 0 || closed) return first;
         if (!woken) await new Promise<void>((resolve) => (wake = resolve));
         return await answer(site, commandsAfterSeq);
       } finally {
