@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { LINK_KEYS, OUTBOX_ACKED_KEY, OUTBOX_LAST_KEY } from "../pkg/control/index.ts";
 import { openEmbeddedStore } from "../pkg/store/index.ts";
+import { builtBinary } from "./_helpers/build.ts";
 import { type LinkServer, linkServer } from "./_helpers/link-server.ts";
 import { freePort } from "./_helpers/ports.ts";
 
@@ -98,8 +99,7 @@ const status = async (a: Agent) => (await (await fetch(`${a.http}/status`)).json
 const release = (a: Agent, id: string) => until(async () => ((await status(a)).release?.id === id ? true : undefined), `release ${id}`);
 
 beforeAll(async () => {
-  const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
+  builtBinary();
   cpSync(join(ROOT, "dist/vaquero"), bin);
   mkdirSync(join(work, "ipxe"));
   cpSync(join(ROOT, "test/fixtures/_valid-base"), join(work, "sot"), { recursive: true });

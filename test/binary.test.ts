@@ -7,6 +7,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, trunca
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { compileTree, readDirTree } from "../pkg/sot/index.ts";
+import { builtBinary } from "./_helpers/build.ts";
 import { commitAll, git } from "./_helpers/git.ts";
 import { type GitHttpServer, startGitHttp } from "./_helpers/git-http.ts";
 
@@ -18,8 +19,7 @@ let server: GitHttpServer;
 beforeAll(async () => {
   // Always the binary of this tree (the build takes under a second), never a stale one.
   const built = join(ROOT, "dist/vaquero");
-  const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
+  builtBinary();
   cpSync(built, bin);
   cpSync(join(ROOT, "examples/sot"), join(work, "sot"), { recursive: true });
   mkdirSync(join(work, "served"));

@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { OUTBOX_ACKED_KEY, OUTBOX_LAST_KEY } from "../pkg/control/index.ts";
 import { openEmbeddedStore } from "../pkg/store/index.ts";
+import { builtBinary } from "./_helpers/build.ts";
 import { commitAll, git } from "./_helpers/git.ts";
 import { type GitHttpServer, startGitHttp } from "./_helpers/git-http.ts";
 import { freePort } from "./_helpers/ports.ts";
@@ -141,8 +142,7 @@ const boot = async (site: string, mac: string): Promise<string> => {
 };
 
 beforeAll(async () => {
-  const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
+  builtBinary();
   cpSync(join(ROOT, "dist/vaquero"), bin);
   mkdirSync(join(work, "ipxe"));
   cpSync(join(ROOT, "test/fixtures/_valid-base"), src, { recursive: true });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { builtBinary } from "./_helpers/build.ts";
 import { createNetnsStar, type NetnsPair, netnsUnavailable, udhcpc } from "./_helpers/netns.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -54,8 +55,7 @@ describe.skipIf(why !== undefined)(`DHCP on several interfaces of one agent${why
   let log = "";
 
   beforeAll(async () => {
-    const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe", timeout: 120_000 });
-    if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
+    builtBinary();
     cpSync(join(ROOT, "dist/vaquero"), join(work, "vaquero"));
     writeSot(join(work, "sot"));
     links = createNetnsStar("mn", ["10.30.0.2", "10.31.0.2", "10.32.0.2"]);

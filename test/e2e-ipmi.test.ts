@@ -14,6 +14,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { builtBinary } from "./_helpers/build.ts";
 import { type IpmiSim, ipmiSimUnavailable, startIpmiSim } from "./_helpers/ipmi-sim.ts";
 import { netnsUnavailable } from "./_helpers/netns.ts";
 import { buildPxeImage } from "./_helpers/pxe-image.ts";
@@ -119,8 +120,7 @@ describe.skipIf(why !== undefined)(
         work = mkdtempSync(join(tmpdir(), "vq-e2e-ipmi-"));
         const w = work;
         const image = buildPxeImage();
-        const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe", timeout: 120_000 });
-        if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
+        builtBinary();
         cpSync(join(ROOT, "dist/vaquero"), join(w, "vaquero"));
         createBridgeLab({ ns: NS, bridge: BRIDGE, agentIp: AGENT_IP, peerNs: SINK, veth: `vqbk${id}`, taps: [TAP] });
 

@@ -34,6 +34,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { builtBinary } from "./_helpers/build.ts";
 import { netnsUnavailable } from "./_helpers/netns.ts";
 import { buildPxeImage, type PxeImage } from "./_helpers/pxe-image.ts";
 import {
@@ -172,8 +173,7 @@ async function setUp(): Promise<PxeImage> {
   const work = mkdtempSync(join(tmpdir(), "vq-e2e-proxy-"));
   workDir = work;
   const image = buildPxeImage();
-  const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe", timeout: 120_000 });
-  if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
+  builtBinary();
   const bin = join(work, "vaquero");
   cpSync(join(ROOT, "dist/vaquero"), bin);
   writeSot(join(work, "sot"), image.dir);

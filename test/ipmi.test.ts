@@ -9,6 +9,7 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createBmcClient } from "../pkg/ipmi/index.ts";
+import { builtBinary } from "./_helpers/build.ts";
 import { type IpmiSim, ipmiSimUnavailable, startIpmiSim } from "./_helpers/ipmi-sim.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -31,8 +32,7 @@ describe.skipIf(why !== undefined)(`IPMI against ipmi_sim${why ? ` (skipped: ${w
 
   beforeAll(async () => {
     sim = await startIpmiSim(join(work, "bmc"));
-    const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe", timeout: 120_000 });
-    if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
+    builtBinary();
     cpSync(join(ROOT, "dist/vaquero"), join(work, "vaquero"));
   }, 60_000);
   afterAll(async () => {

@@ -11,6 +11,7 @@ import { createHmac } from "node:crypto";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { builtBinary } from "./_helpers/build.ts";
 import { commitAll, git } from "./_helpers/git.ts";
 import { type GitHttpServer, startGitHttp } from "./_helpers/git-http.ts";
 import { freePort } from "./_helpers/ports.ts";
@@ -43,8 +44,7 @@ function push(message: string): string {
 }
 
 beforeAll(async () => {
-  const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
+  builtBinary();
   cpSync(join(ROOT, "dist/vaquero"), bin);
   cpSync(join(ROOT, "test/fixtures/_valid-base"), src, { recursive: true });
   // A second site, so a release has two bundles and a change in one site leaves the other's alone.

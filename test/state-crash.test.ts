@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { builtBinary } from "./_helpers/build.ts";
 import { doubleCycles, type Fleet, startFleet } from "./_helpers/fleet.ts";
 import { fleetMachines, writeFleetSot } from "./_helpers/fleet-sot.ts";
 import { freePort } from "./_helpers/ports.ts";
@@ -33,8 +34,7 @@ const random = (): number => {
 };
 
 beforeAll(() => {
-  const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
+  builtBinary();
   cpSync(join(ROOT, "dist/vaquero"), bin);
 });
 afterAll(async () => {
