@@ -143,7 +143,14 @@ export async function startIpmiSim(dir: string, o: IpmiSimOptions = {}): Promise
 async function answers(port: number): Promise<boolean> {
   const ping = Uint8Array.of(0x06, 0x00, 0xff, 0x06, 0x00, 0x00, 0x11, 0xbe, 0x80, 0x00, 0x00, 0x00);
   let got = false;
-  const s = await Bun.udpSocket({ socket: { data: () => void (got = true), error: () => {} } });
+  const s = await Bun.udpSocket({
+    socket: {
+      data: () => {
+        got = true;
+      },
+      error: () => {},
+    },
+  });
   s.send(ping, port, "127.0.0.1");
   for (let i = 0; i < 10 && !got; i++) await Bun.sleep(20);
   s.close();
