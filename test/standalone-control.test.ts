@@ -60,6 +60,7 @@ async function stop(p: Bun.Subprocess): Promise<number> {
   return await p.exited;
 }
 
+// Building the binary takes seconds, more on a loaded machine: longer than a hook's default 5 s.
 beforeAll(() => {
   const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
@@ -80,7 +81,7 @@ beforeAll(() => {
       "",
     ].join("\n"),
   );
-});
+}, 60_000);
 afterAll(async () => {
   for (const p of running) {
     p.kill("SIGKILL");

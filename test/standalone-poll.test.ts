@@ -128,12 +128,13 @@ function client(port: number, dataDir: string) {
   };
 }
 
+// Building the binary takes seconds, more on a loaded machine: longer than a hook's default 5 s.
 beforeAll(() => {
   const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
   cpSync(join(ROOT, "dist/vaquero"), bin);
   mkdirSync(join(work, "ipxe"));
-});
+}, 60_000);
 afterAll(async () => {
   for (const p of running) {
     p.kill("SIGKILL");

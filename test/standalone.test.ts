@@ -56,6 +56,7 @@ async function stop(p: Bun.Subprocess): Promise<number> {
   return code;
 }
 
+// Building the binary takes seconds, more on a loaded machine: longer than a hook's default 5 s.
 beforeAll(() => {
   const b = Bun.spawnSync([process.execPath, "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   if (b.exitCode !== 0) throw new Error(`build failed: ${b.stderr.toString()}`);
@@ -67,7 +68,7 @@ beforeAll(() => {
   symlinkSync(join(work, "ipxe.efi.real"), join(ipxeDir, "ipxe.efi"));
   writeFileSync(join(ipxeDir, "secret.txt"), "not a boot program");
   cpSync(join(ROOT, "test/fixtures/_valid-base"), join(work, "sot"), { recursive: true });
-});
+}, 60_000);
 afterAll(async () => {
   for (const p of running) {
     p.kill("SIGKILL");
