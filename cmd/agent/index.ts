@@ -155,13 +155,17 @@ async function createAgentSite(o: {
       }
       await writeBundleFile(cfg["data-dir"], want.bundle, bytes);
       await recordStaged(store, want);
-      // The engine restarts on the same store: machines keep their states, rollouts go on.
+      // The engine serves the new release without stopping: machines keep their states, rollouts and power
+      // sequences in flight go on. The previous BMC sessions are closed once those have had time to finish.
       const old = server.current();
       const oldPower = power;
-      await old?.engine.stop();
-      const next = await stage(bundle, want);
+      let next: StagedSite;
+      if (old) {
+        power = powerOf(bundle, o.env);
+        next = stageSite(bundle, want.release, () => new Date(), { engine: old.engine, power: power.power });
+      } else next = await stage(bundle, want);
       await server.switchTo(next);
-      await oldPower?.close();
+      if (oldPower) setTimeout(() => void oldPower.close(), 120_000).unref();
       record = want;
       log.info({ release: want.release, bundle: want.bundle, previous: old?.release.id }, "staged");
     },

@@ -62,10 +62,19 @@ export interface StageOptions {
   tickMs?: number | false;
   /** Told of every change the engine makes (the agent forwards them to the control plane). */
   observe?: (change: EngineChange) => void;
+  /**
+   * The engine of the release staged before: it serves the new one (`restage`), so machines, rollouts and power
+   * sequences in flight carry on without a stop; the other engine options are then ignored, except `power`.
+   */
+  engine?: Engine;
 }
 
 /** Stages `bundle` as release `releaseId` at `now()`; call `engine.start()` before serving. */
 export function stageSite(bundle: Bundle, releaseId: string, now: () => Date, o: StageOptions = {}): StagedSite {
+  if (o.engine) {
+    o.engine.restage(siteViewOf(bundle), releaseId, o.power);
+    return { bundle, renderer: createRenderer(bundle), engine: o.engine, release: { id: releaseId, staged_at: now().toISOString() } };
+  }
   return {
     bundle,
     renderer: createRenderer(bundle),

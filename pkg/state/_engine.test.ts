@@ -348,6 +348,34 @@ describe("rollouts", () => {
   });
 });
 
+describe("a new release", () => {
+  test("restage: machines, rollouts and power sequences carry on; new rollouts see the new site", async () => {
+    const { view, mac } = site([
+      { name: "a", stages: ["install"] },
+      { name: "b", stages: ["install"] },
+    ]);
+    const bmc = fakeBmc();
+    const e = engine(view, { power: () => bmc.control, release: "r1" });
+    await e.start();
+    const r = await e.startRollout({ hosts: ["a"] });
+    await settle();
+    e.record(mac("a"), "http", "boot.ipxe");
+    const next = site([
+      { name: "a", stages: ["install"] },
+      { name: "b", stages: ["install"] },
+      { name: "c", stages: ["install"] },
+    ]);
+    e.restage(next.view, "r2");
+    expect(e.machine(mac("a"))).toMatchObject({ state: "booting", rollout: r.id });
+    await e.report(mac("a"), "installed");
+    expect(e.rollout(r.id)?.state).toBe("done");
+    const r2 = await e.startRollout({ hosts: ["c"] });
+    expect(r2.release).toBe("r2");
+    expect(e.machines().length).toBe(3);
+    await e.stop();
+  });
+});
+
 describe("persistence", () => {
   test("states, traces and rollouts survive a restart; an acknowledged report is never lost", async () => {
     const { view, mac } = site(

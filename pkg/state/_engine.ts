@@ -79,6 +79,11 @@ export interface Engine {
   cancelRollout(id: string): Promise<RolloutView>;
   /** Timeouts, power retries and rollout scheduling, now. */
   tick(): Promise<void>;
+  /**
+   * Serves a new release: the site as its bundle describes it. Nothing stops: machines keep their states and
+   * traces, rollouts and power sequences in flight go on (a host no longer in the site is left alone).
+   */
+  restage(site: SiteView, release: string, power?: (host: HostView) => PowerControl | undefined): void;
   /** Loads the stored state and resumes in-flight work; starts the ticker. */
   start(): Promise<void>;
   /** Stops the ticker and waits for running power sequences and writes. */
@@ -97,7 +102,11 @@ export function createEngine(o: EngineOptions): Engine {
   const writer: Writer | undefined = o.store
     ? createWriter(o.store, `/vaquero/sites/${o.siteId}/state/`, (e) => o.log?.error({ err: String(e) }, "state not stored"))
     : undefined;
-  const policyOf = (workflow: string): Policy => o.site.policy?.(workflow) ?? DEFAULT_POLICY;
+  // What is staged: replaced by `restage` when a new release arrives; machines, traces and rollouts carry on.
+  let site = o.site;
+  let release = o.release ?? "";
+  let power = o.power;
+  const policyOf = (workflow: string): Policy => site.policy?.(workflow) ?? DEFAULT_POLICY;
   /** A stage's timeout in seconds: the rollout's override when the machine is in one, else its workflow's. */
   const stageTimeout = (h: HostView, m: Machine | undefined): number =>
     (m?.rollout ? rollouts.policy(m.rollout)?.stage_timeout : undefined) ?? policyOf(h.workflow ?? "").stage_timeout;
@@ -106,9 +115,9 @@ export function createEngine(o: EngineOptions): Engine {
   let stopped = false;
 
   /** A host is tracked under its primary boot MAC; its other interfaces' MACs lead there. */
-  const key = (mac: string): string => o.site.host(mac)?.macs?.[0] ?? mac;
+  const key = (mac: string): string => site.host(mac)?.macs?.[0] ?? mac;
   const fresh = (mac: string): Machine | undefined => {
-    const h = o.site.host(mac);
+    const h = site.host(mac);
     if (!h) return undefined;
     return {
       mac,
@@ -141,10 +150,10 @@ export function createEngine(o: EngineOptions): Engine {
   };
 
   const rollouts = createRollouts({
-    site: o.site,
+    site: () => site,
     policyOf,
     now: o.now,
-    release: o.release ?? "",
+    release: () => release,
     machine,
     persist: (r, hosts) => {
       writer?.rollout(r, hosts);
@@ -153,7 +162,7 @@ export function createEngine(o: EngineOptions): Engine {
     // A host the rollout starts: back to its first stage, powered into it.
     begin: (mac, rolloutId) => {
       const m = machine(mac);
-      const h = o.site.host(mac);
+      const h = site.host(mac);
       if (!m || !h) return;
       const next: Machine = { ...m, state: "pending", stage: h.stages[0] ?? "", stageIndex: 0, rollout: rolloutId, updated_at: iso() };
       delete next.reason;
@@ -199,12 +208,12 @@ export function createEngine(o: EngineOptions): Engine {
   const runPower = (mac: string): void => {
     if (inflight.has(mac) || stopped) return;
     const m = machines.get(mac);
-    const h = o.site.host(mac);
+    const h = site.host(mac);
     const step = m?.power;
     // Only a machine still waiting to be powered: one that has begun booting the stage (by itself, or a person
     // pressed the button while a retry was pending) must not be cycled in the middle of it.
     if (!m || !h || !step || step.phase !== "start" || m.state !== "powering") return;
-    const control = o.power?.(h);
+    const control = power?.(h);
     if (!control) {
       // Nothing to drive: the machine boots when it is powered on by other means (its own reboot, a person).
       const next: Machine = { ...m, state: "powering", reason: "no BMC: waiting for the machine to network-boot", updated_at: iso() };
@@ -272,7 +281,7 @@ export function createEngine(o: EngineOptions): Engine {
   const record = (anyMac: string, source: EventSource, type: string, detail: Record<string, unknown> = {}): Machine | undefined => {
     const mac = key(anyMac);
     const m = machine(mac);
-    const h = o.site.host(mac);
+    const h = site.host(mac);
     if (!m || !h) return undefined;
     trace(mac, source, type, detail);
     const { machine: next, effects: fx } = applyEvent(m, h, source, type, detail, o.now(), timeoutMs(h, m));
@@ -289,7 +298,7 @@ export function createEngine(o: EngineOptions): Engine {
     const now = o.now();
     for (const m of machines.values()) {
       if (ACTIVE.has(m.state) && m.deadline !== undefined && m.deadline <= now) {
-        const h = o.site.host(m.mac);
+        const h = site.host(m.mac);
         const t = timedOut(m, h ? stageTimeout(h, m) : 0);
         trace(m.mac, "engine", "timeout", { stage: m.stage });
         save({ ...t, updated_at: iso() });
@@ -311,7 +320,7 @@ export function createEngine(o: EngineOptions): Engine {
     machine,
     events: (mac) => (traces.get(key(mac)) ?? []).map(({ seq: _seq, ...e }) => e),
     machines: () =>
-      o.site
+      site
         .macs()
         .sort()
         .map((mac) => machine(mac))
@@ -347,10 +356,15 @@ export function createEngine(o: EngineOptions): Engine {
       return v;
     },
     tick,
+    restage(next, id, nextPower) {
+      site = next;
+      release = id;
+      if (nextPower) power = nextPower;
+    },
     async start() {
       if (o.store) {
         const stored = await loadRecords(o.store, `/vaquero/sites/${o.siteId}/state/`);
-        for (const m of stored.machines) if (o.site.host(m.mac)) machines.set(m.mac, m);
+        for (const m of stored.machines) if (site.host(m.mac)) machines.set(m.mac, m);
         for (const [mac, list] of stored.events) {
           traces.set(mac, list.slice(-maxEvents));
           seqs.set(mac, list[list.length - 1]?.seq ?? 0);

@@ -27,10 +27,11 @@ export interface RolloutView extends Rollout {
 }
 
 interface Deps {
-  site: SiteView;
+  /** The site as staged now (it changes when a new release is staged). */
+  site: () => SiteView;
   policyOf: (workflow: string) => Policy;
   now: () => number;
-  release: string;
+  release: () => string;
   machine: (mac: string) => Machine | undefined;
   /** Stores the rollout's header and the hosts named (every host when `hosts` is left out). */
   persist: (r: Rollout, hosts?: readonly string[]) => void;
@@ -103,7 +104,7 @@ export function createRollouts(d: Deps) {
       const hosts: Rollout["hosts"] = {};
       const unknown: string[] = [];
       for (const name of names) {
-        const h = d.site.byName?.(name);
+        const h = d.site().byName?.(name);
         const mac = h?.macs?.[0];
         if (!h || !mac) {
           unknown.push(name);
@@ -122,7 +123,7 @@ export function createRollouts(d: Deps) {
       const now = d.now();
       const r: Rollout = {
         id: req.id ?? `r-${now.toString(36)}-${(++counter).toString(36)}`,
-        release: d.release,
+        release: d.release(),
         created_at: new Date(now).toISOString(),
         state: "running",
         policy: req.policy ?? {},
