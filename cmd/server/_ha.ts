@@ -1,5 +1,5 @@
 /**
- * The server's leader work (decision 37), for both stores: on the embedded store the one instance is `single` and
+ * The server's leader work (decision 39), for both stores: on the embedded store the one instance is `single` and
  * does everything itself, as before; on etcd it campaigns, and only while it leads does it compile the branch's tip
  * (at each takeover), drain the compile queue, poll `--sot` and finish `--auto-execute` for the latest release. A
  * lost lease aborts the term: the poll timer stops, the drain returns, and a compile in flight cannot store its

@@ -1,5 +1,5 @@
 /**
- * Leadership among `vaquero server` instances on etcd (decision 37): each instance keeps a pkg/coord session (the
+ * Leadership among `vaquero server` instances on etcd (decision 39): each instance keeps a pkg/coord session (the
  * lease of `--lease-ttl`) and campaigns under {@link ELECTION_PREFIX}; the one whose key is oldest leads and alone
  * runs leader work (compiles, the compile queue, `--sot-poll`, `--auto-execute`). When its session ends (the lease
  * expired, was revoked, or could not be renewed within its TTL) the term's signal fires at once, the instance is a

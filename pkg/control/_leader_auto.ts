@@ -1,5 +1,5 @@
 /**
- * `--auto-execute` on the leader (decision 37): a new valid release is staged on all of its sites, then every site
+ * `--auto-execute` on the leader (decision 39): a new valid release is staged on all of its sites, then every site
  * whose hosts it changes gets one `execute` site command for those hosts. Each step is done once per release, across
  * failovers: staging is remembered under `/vaquero/auto-execute/<release>/staged`, and each site's command is
  * appended in the same transaction that creates `/vaquero/auto-execute/<release>/sites/<site>` (and moves the site's

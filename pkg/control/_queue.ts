@@ -1,5 +1,5 @@
 /**
- * The compile queue of servers on etcd (decision 37): a follower does not compile. A webhook delivery or a
+ * The compile queue of servers on etcd (decision 39): a follower does not compile. A webhook delivery or a
  * `POST /releases` it receives is written to `/vaquero/compile-queue/<id>` (created by compare-and-swap, so two
  * deliveries of one id make one entry) and answered 202 `{queued: id}`; the leader drains the queue, compiling each
  * entry as if it had been asked itself, and deletes the entry (a fenced write) only once its compile is done. A
