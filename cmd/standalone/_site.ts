@@ -128,31 +128,18 @@ export async function startSite(d: SiteDeps, first: ReleaseRecord, isNew: boolea
         return;
       }
       if (current?.release.id === r.id) return;
-      // Read and check the bundle before anything stops: a bad one leaves the site as it was.
+      // Read and check the bundle first: a bad one leaves the site as it was.
       const bundle = await releaseBundle(store, r, site);
       const oldPower = power;
-      // The engine restarts on the same store: machines keep their states, rollouts go on.
-      await current?.engine.stop();
-      let next: StagedSite;
-      try {
-        next = await stage(r, bundle);
-      } catch (e) {
-        if (current) {
-          log.error({ release: r.id, err: describeError(e), kept: current.release.id }, "staging failed; serving the previous release");
-          power = oldPower;
-          const back = stageSite(current.bundle, current.release.id, () => new Date(), {
-            store,
-            ...(oldPower ? { power: oldPower.power } : {}),
-            log,
-            tickMs: 1000,
-          });
-          await back.engine.start();
-          await server.switchTo(back);
-        }
-        throw e;
-      }
+      await prepareRelease(store, { release: r.id, sites: [site], by: STAGED_BY, now: new Date() });
+      // The engine serves the new release without stopping: machines keep their states, rollouts and power
+      // sequences in flight go on; the previous BMC sessions are closed once those have had time to finish.
+      power = powerOf(bundle, d.env);
+      const next: StagedSite = current
+        ? stageSite(bundle, r.id, () => new Date(), { engine: current.engine, power: power.power })
+        : await stage(r, bundle);
       await server.switchTo(next);
-      await oldPower?.close();
+      if (oldPower) setTimeout(() => void oldPower.close(), 120_000).unref();
       log.info({ site, release: r.id, previous: current?.release.id, changed: r.sites[site]?.hosts_changed.length }, "staged");
       if (d.autoExecute && r.previous !== undefined) await rollOut(r, next);
     },
