@@ -122,10 +122,14 @@ export function createTokenStore(store: Store, now: () => number = Date.now): To
     add,
     list,
     async replace(records) {
+      // One transaction: the stored tokens the file does not name are deleted one by one, the others put. (A
+      // prefix delete beside puts inside that prefix is refused by etcd as a key written twice.)
+      const keep = new Set(records.map((r) => TOKEN_PREFIX + r.name));
+      const stored = await store.range(TOKEN_PREFIX, { limit: MAX_TOKENS * 10 });
       await store.txn({
         compare: [],
         success: [
-          { delete: { prefix: TOKEN_PREFIX } },
+          ...stored.kvs.filter((kv) => !keep.has(kv.key)).map((kv) => ({ delete: kv.key })),
           ...records.map((r) => ({ put: { key: TOKEN_PREFIX + r.name, value: encodeJson(r) } })),
         ],
       });
