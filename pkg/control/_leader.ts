@@ -185,13 +185,22 @@ export function startLeadership(o: LeadershipOptions): Leadership {
     }
   };
 
+  /** In a term whose lease is still good by the clock (a busy thread's late timers do not count). */
+  const leading = (): boolean => {
+    if (!term || term.signal.aborted) return false;
+    if (session?.isDone()) {
+      term.end.abort();
+      return false;
+    }
+    return true;
+  };
   const polling = poll();
   const campaigning = campaign();
   return {
-    role: () => (term && !term.signal.aborted ? "leader" : "follower"),
-    leader: () => (term && !term.signal.aborted ? o.name : seen.leader),
+    role: () => (leading() ? "leader" : "follower"),
+    leader: () => (leading() ? o.name : seen.leader),
     readiness(): Readiness {
-      if (term && !term.signal.aborted) return { ready: true };
+      if (leading()) return { ready: true };
       const stale = Date.now() - seen.at > Math.max(pollMs * 4, o.ttlSeconds * 1000);
       if (stale) return { ready: false, code: "STORE_UNAVAILABLE", reason: `the store does not answer: ${seen.error ?? "no answer"}` };
       if (!seen.leader) return { ready: false, code: "NO_LEADER", reason: "no server leads (an election is under way)" };

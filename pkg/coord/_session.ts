@@ -33,7 +33,7 @@ export interface Session {
   readonly ttlSeconds: number;
   /** Resolves once, when the session ends, with the reason. Never rejects. */
   readonly done: Promise<SessionEnd>;
-  /** True once `done` has resolved. */
+  /** True once the session has ended, or its TTL has passed since the last renewal (then it ends now). */
   isDone(): boolean;
   /** Stops the keep-alive and revokes the lease (deleting every key attached to it); resolves `done` with "closed". */
   close(): Promise<void>;
@@ -98,7 +98,14 @@ export async function createSession(store: Store, options: SessionOptions = {}):
     lease,
     ttlSeconds: ttl,
     done,
-    isDone: () => ended !== undefined,
+    // Read the clock, not only the expiry timer: a thread kept busy (a long compile) runs its timers late, and
+    // a lease whose TTL has passed since its last renewal must not be trusted a moment longer.
+    isDone: () => {
+      if (ended === undefined && clock.now() >= renewedAt + ttl * 1000) {
+        end({ reason: "expired", lastRenewedAt: renewedAt, ...(lastError === undefined ? {} : { error: lastError }) });
+      }
+      return ended !== undefined;
+    },
     async close() {
       if (ended) return;
       end({ reason: "closed" });
