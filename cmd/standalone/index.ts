@@ -13,7 +13,14 @@ import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../inte
 import { describeError, isVaqueroError, VaqueroError } from "../../internal/errors/index.ts";
 import { createLogger, type Logger } from "../../internal/log/index.ts";
 import { createControlApp, prepareTokens, releaseRoutes } from "../../pkg/api/index.ts";
-import { type CompileOutcome, type CompileRequest, createReleaser, type ReleaseRecord, type Releaser } from "../../pkg/control/index.ts";
+import {
+  type CompileOutcome,
+  type CompileRequest,
+  createReleaser,
+  getRelease,
+  type ReleaseRecord,
+  type Releaser,
+} from "../../pkg/control/index.ts";
 import { openEmbeddedStore } from "../../pkg/store/index.ts";
 import { VERSION } from "../common/index.ts";
 import { waitForSignal } from "../common/serve.ts";
@@ -98,7 +105,16 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
           version: VERSION,
           extend: (app, staged) =>
             app
-              .use(createControlApp({ site: staged, tokens, tokensManaged: managed, log }))
+              .use(
+                createControlApp({
+                  site: staged,
+                  tokens,
+                  tokensManaged: managed,
+                  log,
+                  // changed: true rolls out what the staged release changed on this site.
+                  changedHosts: async (s) => (await getRelease(store, s.release.id))?.sites[id]?.hosts_changed,
+                }),
+              )
               .use(releaseRoutes({ store, releaser, tokens, target, ...(secret ? { webhookSecret: secret } : {}), log })),
         },
         store,

@@ -310,3 +310,31 @@ describe("OpenAPI", () => {
     }
   });
 });
+
+describe("changed: true with the staged release's changes known", () => {
+  test("only the hosts the release changed; none changed → ROLLOUT_EMPTY", async () => {
+    const r = await compileTree(memTree(sot()));
+    const bundle = r.sites.get("s1")?.bundle;
+    if (!bundle) throw new Error("no bundle");
+    const s = stageSite(bundle, "rel-2", () => new Date(clock), { power: () => manual, now: () => clock, tickMs: false });
+    await s.engine.start();
+    const tokens = createTokenStore(store);
+    let changed: string[] = ["node-2"];
+    const a = createControlApp({ site: () => s, tokens, log, changedHosts: async () => changed });
+    const exec = (body: unknown) =>
+      a.handle(
+        new Request("http://localhost/execute", {
+          method: "POST",
+          headers: { authorization: `Bearer ${tok.admin}`, "content-type": "application/json" },
+          body: JSON.stringify(body),
+        }),
+      );
+    const first = await exec({ site: "s1", changed: true });
+    expect(first.status).toBe(202);
+    expect(Object.keys(((await first.json()) as { rollout: View }).rollout.hosts)).toEqual(["node-2"]);
+    changed = [];
+    const none = await exec({ site: "s1", changed: true });
+    expect([none.status, ((await none.json()) as Json).error?.code]).toEqual([400, "ROLLOUT_EMPTY"]);
+    await s.engine.stop();
+  });
+});

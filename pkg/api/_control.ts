@@ -27,6 +27,11 @@ export interface ControlAppOptions {
   log: Logger;
   /** Largest request body accepted (default 64 KiB). */
   maxBody?: number;
+  /**
+   * The hosts the staged release changed on this site, against the release before it (`changed: true`);
+   * undefined when there is no earlier release to compare with: then every host that may be provisioned.
+   */
+  changedHosts?: (site: StagedSite) => Promise<readonly string[] | undefined>;
 }
 
 /** Most rollouts `GET /rollouts` lists. */
@@ -196,8 +201,10 @@ export function createControlApp(o: ControlAppOptions) {
         if ((req.hosts === undefined) === (req.changed === undefined)) {
           return errorResponse("BODY_INVALID", "/execute: give exactly one of hosts (host names) or changed: true");
         }
-        // No earlier release to compare with yet: changed means every host of the site that may be provisioned.
-        const hosts = req.hosts ?? s.bundle.hosts.filter((h) => !h.never_provision).map((h) => h.name);
+        // changed: the hosts the staged release changed; with no earlier release, every host that may be provisioned.
+        const provisionable = new Set(s.bundle.hosts.filter((h) => !h.never_provision).map((h) => h.name));
+        const changed = req.changed ? await o.changedHosts?.(s) : undefined;
+        const hosts = req.hosts ?? (changed ? changed.filter((h) => provisionable.has(h)) : [...provisionable]);
         try {
           const view = await s.engine.startRollout({ hosts, ...(req.policy ? { policy: req.policy } : {}) });
           o.log.info({ rollout: view.id, hosts: hosts.length, by: who.name }, "rollout started");
