@@ -45,9 +45,14 @@ export const SERVER_FLAGS: FlagSpec[] = [
     kind: "bool",
     help: "stage every new valid release on all its sites and start a rollout of each site's changed hosts",
   },
-  { name: "tls-cert", kind: "string", arg: "FILE", help: "TLS certificate of the listener (PEM)" },
-  { name: "tls-key", kind: "string", arg: "FILE", help: "TLS key of the listener (PEM)" },
-  { name: "client-ca", kind: "string", arg: "FILE", help: "CA that signs agent client certificates (mTLS; not built yet)" },
+  { name: "tls-cert", kind: "string", arg: "FILE", help: "serve HTTPS with this certificate (chain), PEM; needs --tls-key" },
+  { name: "tls-key", kind: "string", arg: "FILE", help: "the private key of --tls-cert, PEM" },
+  {
+    name: "client-ca",
+    kind: "string",
+    arg: "FILE",
+    help: "mutual TLS: every client needs a certificate signed by this CA (PEM), besides its token; needs --tls-cert",
+  },
   { name: "timeout", kind: "number", arg: "SECONDS", default: 30, help: "network timeout for the git remote" },
   { ...LOG_LEVEL_FLAG, default: "info" },
 ];

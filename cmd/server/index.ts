@@ -18,6 +18,7 @@ import { leaderName } from "../../pkg/control/index.ts";
 import { openEmbeddedStore, openEtcdStore, type Store } from "../../pkg/store/index.ts";
 import { VERSION } from "../common/index.ts";
 import { SERVER_FLAGS, ServerSchema, seconds, splitHostPort } from "./_flags.ts";
+import { checkTlsFlags, loadServerTls, tlsMode } from "./_flags_tls.ts";
 import { startControl } from "./_ha.ts";
 
 export { SERVER_FLAGS } from "./_flags.ts";
@@ -27,8 +28,10 @@ const DESCRIPTION = `The control plane: compiles the branch --ref of --sot on ev
 --sot-poll), stores each commit's release (a bundle per site, the hosts each one changes), stages releases on sites
 with POST /prepare, and shows the fleet at /status. With --etcd-endpoints several servers share one etcd: one
 leader (a lease of --lease-ttl) compiles and rolls out, the others queue compiles for it (202 {queued}) and serve
-reads and agents; /ready tells a load balancer which can serve. Tokens as standalone: the first admin token is written to
-<data-dir>/admin.token. Runs until SIGINT or SIGTERM. Exit 2 when a flag, the SoT location, the store or the port is wrong.`;
+reads and agents; /ready tells a load balancer which can serve. --tls-cert/--tls-key serve HTTPS; --client-ca adds
+mutual TLS (every client needs a certificate signed by that CA, and its token as before). Tokens as standalone: the
+first admin token is written to <data-dir>/admin.token. Runs until SIGINT or SIGTERM. Exit 2 when a flag, the SoT
+location, a TLS file, the store or the port is wrong.`;
 
 /** Runs `server` until a signal; returns the exit code. */
 export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec[] = SERVER_FLAGS): Promise<number> {
@@ -39,8 +42,7 @@ export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec
   }
   if (parsed.positionals.length) throw usage(`unexpected argument "${parsed.positionals[0]}"`);
   const cfg = validateConfig("server", ServerSchema, parsed);
-  if (cfg["client-ca"]) throw usage("--client-ca (mTLS) is not built yet; use agent tokens");
-  if ((cfg["tls-cert"] === undefined) !== (cfg["tls-key"] === undefined)) throw usage("--tls-cert and --tls-key go together");
+  checkTlsFlags(cfg);
   const branch = cfg.ref.replace(/^refs\/heads\//, "");
   const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY });
   await mkdir(cfg["data-dir"], { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
@@ -51,7 +53,7 @@ export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec
   const ttl = seconds(cfg["lease-ttl"]);
   if (ttl < 1) throw usage("--lease-ttl must be at least 1s");
   const secret = cfg["webhook-secret-file"] ? await readSecret(cfg["webhook-secret-file"]) : undefined;
-  const tls = cfg["tls-cert"] && cfg["tls-key"] ? { cert: await readPem(cfg["tls-cert"]), key: await readPem(cfg["tls-key"]) } : undefined;
+  const tls = await loadServerTls(cfg);
   const stops: (() => Promise<void> | void)[] = [];
   try {
     const store: Store = cfg["etcd-endpoints"]?.length
@@ -116,6 +118,7 @@ export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec
     log.info(
       {
         http: `${server.hostname}:${server.port}`,
+        tls: tlsMode(tls),
         sot: cfg.sot,
         ref: branch,
         webhooks: secret !== undefined,
@@ -148,12 +151,6 @@ async function readSecret(path: string): Promise<string> {
   if (secret.length < 16)
     throw new VaqueroError("WEBHOOK_SECRET", `vaquero server: --webhook-secret-file ${path} holds under 16 characters`, { exitCode: 2 });
   return secret;
-}
-
-async function readPem(path: string): Promise<string> {
-  return await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
-    throw new VaqueroError("TLS_FILE", `vaquero server: cannot read ${path}: ${e.code ?? e.message}`, { exitCode: 2 });
-  });
 }
 
 function waitForSignal(): Promise<void> {
