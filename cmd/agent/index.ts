@@ -12,12 +12,13 @@ import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../inte
 import { describeError, VaqueroError } from "../../internal/errors/index.ts";
 import { createLogger, type Logger } from "../../internal/log/index.ts";
 import { NAME_RE, type StagedSite, stageSite } from "../../pkg/api/index.ts";
-import { createLinkClient, type LinkEntry, type Outbox, openOutbox, type SiteCommand } from "../../pkg/control/index.ts";
+import { createLinkClient, type LinkEntry, type LinkTls, type Outbox, openOutbox, type SiteCommand } from "../../pkg/control/index.ts";
 import type { Bundle } from "../../pkg/sot/index.ts";
 import type { EngineChange } from "../../pkg/state/index.ts";
 import { openEmbeddedStore, type Store } from "../../pkg/store/index.ts";
 import { VERSION } from "../common/index.ts";
 import { powerOf, type SiteServer, serveSite, waitForSignal } from "../common/serve.ts";
+import { pairMissing, readPemCertificates, readTlsPair } from "../common/tls.ts";
 import { AGENT_FLAGS, type AgentConfig, AgentSchema } from "./_flags.ts";
 import { loadStaged, parseBundle, recordStaged, type StagedRecord, writeBundleFile } from "./_staged.ts";
 import { rejectedRollout, startSync } from "./_sync.ts";
@@ -25,11 +26,13 @@ import { rejectedRollout, startSync } from "./_sync.ts";
 export { AGENT_FLAGS } from "./_flags.ts";
 
 const SYNOPSIS =
-  "--server URL --site ID --token-file FILE --data-dir DIR [--name NAME] [--http-addr H:P] [--dhcp-iface IF,…] [--tftp-addr H:P] [--ipxe-dir DIR]";
+  "--server URL --site ID --token-file FILE --data-dir DIR [--ca-file FILE] [--tls-cert FILE --tls-key FILE] [--name NAME] [--http-addr H:P] [--dhcp-iface IF,…] [--tftp-addr H:P] [--ipxe-dir DIR]";
 const DESCRIPTION = `One datacenter: DHCP, TFTP, HTTP boot and assets, IPMI lifecycle and the state engine of --site, staged by
 the control plane at --server (agent token in --token-file). Serves its last staged bundle when the server is
 unreachable, keeps running its rollouts, and hands in every event once the server answers again. Runs until SIGINT
-or SIGTERM. Exit 2 when a flag, the token file or a port is wrong.`;
+or SIGTERM. Over https, --ca-file trusts a private CA for the server's certificate and --tls-cert/--tls-key are the
+client certificate a server with mutual TLS asks for. Exit 2 when a flag, the token file, a TLS file or a port is
+wrong.`;
 
 /** Runs `agent` until a signal; returns the exit code. */
 export async function runAgent(argv: readonly string[], io: Io, flags: FlagSpec[] = AGENT_FLAGS): Promise<number> {
@@ -46,6 +49,7 @@ export async function runAgent(argv: readonly string[], io: Io, flags: FlagSpec[
     })
   ).trim();
   if (!token) throw usage(`--token-file ${cfg["token-file"]} is empty`);
+  const tls = await clientTls(cfg);
   const name = cfg.name ?? defaultName();
   const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY });
   await mkdir(cfg["data-dir"], { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
@@ -62,7 +66,15 @@ export async function runAgent(argv: readonly string[], io: Io, flags: FlagSpec[
     stops.push(() => store.close());
     const abort = new AbortController();
     stops.push(() => abort.abort());
-    const client = createLinkClient({ server: cfg.server, token, site: cfg.site, name, version: VERSION, signal: abort.signal });
+    const client = createLinkClient({
+      server: cfg.server,
+      token,
+      site: cfg.site,
+      name,
+      version: VERSION,
+      signal: abort.signal,
+      ...(tls ? { tls } : {}),
+    });
     const outbox = await openOutbox({ store, send: (entries) => client.events(entries), log });
     stops.push(() => outbox.stop());
     const agent = await createAgentSite({ cfg, store, log, env: io.env, outbox });
@@ -180,6 +192,23 @@ async function createAgentSite(o: {
       await power?.close();
     },
   };
+}
+
+/**
+ * The link client's TLS from --ca-file, --tls-cert and --tls-key: files read and checked now (exit 2 naming the
+ * file), undefined when none is given. They need an https --server.
+ */
+async function clientTls(cfg: AgentConfig): Promise<LinkTls | undefined> {
+  const missing = pairMissing({ cert: cfg["tls-cert"], key: cfg["tls-key"] });
+  if (missing) throw usage(missing);
+  const given = cfg["ca-file"] !== undefined || cfg["tls-cert"] !== undefined;
+  if (!given) return undefined;
+  if (!cfg.server.startsWith("https://")) throw usage("--ca-file, --tls-cert and --tls-key need an https:// --server");
+  const ca = cfg["ca-file"] !== undefined ? await readPemCertificates("agent", "--ca-file", cfg["ca-file"]) : undefined;
+  const cert = cfg["tls-cert"];
+  const key = cfg["tls-key"];
+  const pair = cert !== undefined && key !== undefined ? await readTlsPair("agent", { cert, key }) : undefined;
+  return { ...(ca ? { ca } : {}), ...pair };
 }
 
 function defaultName(): string {

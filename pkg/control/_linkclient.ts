@@ -3,7 +3,9 @@
  * bundle download (verified against its SHA-256 name before anyone sees it), ack and event batches. Every request
  * carries the agent's bearer token and its name (`vaquero-agent` header) and has a deadline. Failures are typed:
  * `LINK_UNREACHABLE` (no answer: retry later), `LINK_REFUSED` (4xx: the server says no; retrying the same will not
- * help), `LINK_SERVER` (5xx), `BUNDLE_MISMATCH` (the bytes do not hash to the name asked for).
+ * help), `LINK_SERVER` (5xx), `BUNDLE_MISMATCH` (the bytes do not hash to the name asked for). Over https the
+ * client trusts `tls.ca` besides the system's store and shows `tls.cert` to a server with mutual TLS; a handshake
+ * that fails is `LINK_TLS` with a message saying which side refused (retried like an unreachable server).
  */
 import { VaqueroError } from "../../internal/errors/index.ts";
 import type { SiteCommand } from "./_commands.ts";
@@ -23,6 +25,17 @@ export interface LinkClientOptions {
   signal?: AbortSignal;
   /** The fetch to use (tests). */
   fetch?: typeof fetch;
+  /** TLS of every request (https only): a CA to trust, a client certificate for mutual TLS. */
+  tls?: LinkTls;
+}
+
+/** The agent's TLS material, PEM (read and checked by the caller). */
+export interface LinkTls {
+  /** Trusted for the server's certificate besides the system's store. */
+  ca?: string;
+  /** The client certificate (chain) shown to a server with mutual TLS, and its key. */
+  cert?: string;
+  key?: string;
 }
 
 /** The agent's side of the link. */
@@ -44,6 +57,8 @@ export function createLinkClient(o: LinkClientOptions): LinkClient {
   const base = o.server.replace(/\/+$/, "");
   const doFetch = o.fetch ?? fetch;
   const timeout = o.timeoutMs ?? 30_000;
+  // Until the server has answered once, a connection closed at the first request is read as a refused handshake.
+  let answered = false;
   const request = async (path: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<Response> => {
     let res: Response;
     try {
@@ -57,10 +72,15 @@ export function createLinkClient(o: LinkClientOptions): LinkClient {
         signal: o.signal
           ? AbortSignal.any([o.signal, AbortSignal.timeout(init.timeoutMs ?? timeout)])
           : AbortSignal.timeout(init.timeoutMs ?? timeout),
+        ...(o.tls ? { tls: o.tls } : {}),
       });
     } catch (e) {
-      throw new VaqueroError("LINK_UNREACHABLE", `agent link: ${base}${path.split("?")[0]}: ${(e as Error).message}`, { cause: e });
+      const where = `agent link: ${base}${path.split("?")[0]}`;
+      const why = base.startsWith("https://") ? tlsFailure(e, answered, o.tls?.cert !== undefined) : undefined;
+      if (why) throw new VaqueroError("LINK_TLS", `${where}: ${why}`, { cause: e, detail: { server: base } });
+      throw new VaqueroError("LINK_UNREACHABLE", `${where}: ${(e as Error).message}`, { cause: e });
     }
+    answered = true;
     if (res.ok) return res;
     const text = await res.text().catch(() => "");
     let message = text.slice(0, 300);
@@ -114,4 +134,36 @@ export function createLinkClient(o: LinkClientOptions): LinkClient {
       return a;
     },
   };
+}
+
+/** Codes of a server certificate the client does not trust (Bun's fetch, as OpenSSL names them). */
+const UNTRUSTED = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_UNTRUSTED",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_REVOKED",
+]);
+
+/**
+ * Why an https request failed in its handshake, or undefined when the failure is not a TLS one. The server
+ * refusing a client certificate shows as a failed handshake (`EPROTO`) or, with TLS 1.3, as the connection closed
+ * at the first request (`ECONNRESET` before the server ever answered).
+ */
+export function tlsFailure(e: unknown, answered: boolean, withCert: boolean): string | undefined {
+  const code = String((e as { code?: unknown }).code ?? "");
+  const message = (e as Error).message ?? String(e);
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || code === "HOSTNAME_MISMATCH")
+    return "the server's certificate does not name the host of --server (its subjectAltName)";
+  if (UNTRUSTED.has(code) || /CERT/.test(code))
+    return `the server's certificate is not trusted (--ca-file): ${code} ${message.split("\n")[0]}`;
+  const refused = code === "EPROTO" || /handshake/i.test(message) || (code === "ECONNRESET" && !answered);
+  if (!refused) return undefined;
+  return withCert
+    ? "TLS handshake refused: the server requires a client certificate (mTLS) and does not accept this one (--tls-cert not signed by its --client-ca?)"
+    : "TLS handshake refused: the server requires a client certificate (mTLS) — give --tls-cert and --tls-key — or does not speak TLS on this port";
 }

@@ -77,7 +77,7 @@ export {
   MAX_WAIT_MS,
   type PollAnswer,
 } from "./_link.ts";
-export { createLinkClient, type LinkClient, type LinkClientOptions, MAX_BUNDLE_BYTES } from "./_linkclient.ts";
+export { createLinkClient, type LinkClient, type LinkClientOptions, type LinkTls, MAX_BUNDLE_BYTES } from "./_linkclient.ts";
 export {
   OUTBOX_ACKED_KEY,
   OUTBOX_LAST_KEY,
