@@ -57,9 +57,11 @@ export function createRenderPool(): RenderPool | undefined {
 
 /**
  * Where the worker's code is: next to this file when running from source; inside a compiled binary, at the path
- * `bun build --compile` gave the second entry point (relative to the repository root, `.ts` becoming `.js`).
+ * `bun build --compile` gave the second entry point (relative to the repository root, `.ts` becoming `.js`). A
+ * compiled binary is told by `Bun.main`, which lies under `/$bunfs/` there (and in each of its workers, so the
+ * compile worker's render pool finds this one too); `import.meta.url` keeps the source path in a bytecode build.
  */
 function workerUrl(): string {
-  if (import.meta.url.includes("/$bunfs/")) return "/$bunfs/root/pkg/sot/_render_worker.js";
+  if (Bun.main.includes("/$bunfs/")) return "/$bunfs/root/pkg/sot/_render_worker.js";
   return new URL("./_render_worker.ts", import.meta.url).href;
 }
