@@ -101,6 +101,7 @@ export function startControl(o: ControlOptions): Control {
       },
       async stop() {
         stopPoll();
+        await releaser.close();
       },
     };
   }
@@ -141,6 +142,7 @@ export function startControl(o: ControlOptions): Control {
     async start() {},
     async stop() {
       await l.stop();
+      await r.close();
     },
   };
 }

@@ -83,6 +83,7 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
         await site?.follow(r);
       },
     });
+    stops.push(() => releaser.close());
     const { release: first, duplicate } = await compileAtStart(releaser, cfg.sot);
     if (first.status !== "valid") {
       printFindings(first, io);

@@ -3,12 +3,13 @@
  * time (a webhook, `POST /releases` and the poll share one queue). A commit is compiled once: a delivery id or a
  * commit already seen answers with its release and `duplicate: true`, re-running nothing. The branch's tip is
  * compiled, not the commit a payload names, so deliveries arriving out of order never move the branch's latest
- * release backwards; the payload's commit only lets a replay be answered before anything is fetched.
+ * release backwards; the payload's commit only lets a replay be answered before anything is fetched. Fetching and
+ * compiling run on the compile worker (_compile_thread.ts); this thread checks the store and publishes.
  */
-import { describeError, isVaqueroError, VaqueroError } from "../../internal/errors/index.ts";
+import { describeError } from "../../internal/errors/index.ts";
 import type { Logger } from "../../internal/log/index.ts";
-import { compileTree, isGitRepository, isGitUrl, openGitSource, openSource, stripCredentials } from "../sot/index.ts";
 import { decodeJson, encodeJson, type Store } from "../store/index.ts";
+import { createCompileThread } from "./_compile_thread.ts";
 import { createPublisher, getRelease, type ReleaseRecord, releaseOfCommit } from "./_releases.ts";
 
 /** Why a compile runs. */
@@ -39,6 +40,8 @@ export interface ReleaserOptions {
   now?: () => Date;
   /** Called once per new release (after it is stored), e.g. to stage it (`--auto-execute`). */
   onRelease?: (r: ReleaseRecord) => Promise<void>;
+  /** Where the SoT is fetched and compiled: a worker (default; the main thread if none starts) or this thread. */
+  compileOn?: "worker" | "main";
 }
 
 /** Compiles and publishes, one at a time. */
@@ -48,6 +51,8 @@ export interface Releaser {
   readonly pending: number;
   /** Releases published since start. */
   readonly published: number;
+  /** Stops the compile worker (a compile in flight fails); call once, at shutdown. */
+  close(): Promise<void>;
 }
 
 const DELIVERY_PREFIX = "/vaquero/deliveries/";
@@ -55,6 +60,7 @@ const DELIVERY_PREFIX = "/vaquero/deliveries/";
 /** A releaser over `o.store`. */
 export function createReleaser(o: ReleaserOptions): Releaser {
   const publisher = createPublisher(o.store);
+  const thread = createCompileThread({ log: o.log, on: o.compileOn ?? "worker" });
   const now = o.now ?? (() => new Date());
   let chain: Promise<unknown> = Promise.resolve();
   let pending = 0;
@@ -76,39 +82,27 @@ export function createReleaser(o: ReleaserOptions): Releaser {
       await remember(r.delivery, known.id);
       return { release: known, duplicate: true };
     }
-    const git = isGitUrl(o.sot) || (await isGitRepository(o.sot));
     const t0 = performance.now();
+    const job = await thread.open({ sot: o.sot, ref: o.ref, timeoutMs: o.timeoutMs });
     let release: ReleaseRecord;
-    if (git) {
-      const src = await openGitSource(o.sot, { timeoutMs: o.timeoutMs }).catch((e: unknown) => {
-        throw fetchFailed(o.sot, e);
-      });
-      try {
-        const commit = await src.resolve(o.ref).catch((e: unknown) => {
-          throw fetchFailed(o.sot, e);
-        });
-        const again = await seen(await releaseOfCommit(o.store, commit));
-        if (again) {
-          await remember(r.delivery, again.id);
-          return { release: again, duplicate: true };
-        }
-        const tree = await src.readTree(commit, o.ref);
-        const readPin = async (ref: string) => src.readTree(await src.resolve(ref), ref);
-        const result = await compileTree(tree, { readPin });
-        release = await publisher.publish({ result, source: src.location, ref: o.ref, commit, now: now() });
-      } finally {
-        await src.dispose();
+    try {
+      const again = job.commit ? await seen(await releaseOfCommit(o.store, job.commit)) : undefined;
+      if (again) {
+        await remember(r.delivery, again.id);
+        return { release: again, duplicate: true };
       }
-    } else {
-      const src = await openSource(o.sot).catch((e: unknown) => {
-        throw fetchFailed(o.sot, e);
+      o.log.info({ trigger: r.trigger, ...(job.commit ? { commit: job.commit } : {}), worker: thread.onWorker }, "compiling");
+      const result = await job.compile();
+      o.log.info({ ...(job.commit ? { commit: job.commit } : {}), ms: Math.round(performance.now() - t0) }, "compiled; publishing");
+      release = await publisher.publish({
+        result,
+        source: job.location,
+        ref: o.ref,
+        ...(job.commit ? { commit: job.commit } : {}),
+        now: now(),
       });
-      try {
-        const result = await compileTree(src.tree);
-        release = await publisher.publish({ result, source: src.tree.location, ref: o.ref, now: now() });
-      } finally {
-        await src.dispose();
-      }
+    } finally {
+      await job.dispose();
     }
     await remember(r.delivery, release.id);
     published++;
@@ -147,11 +141,6 @@ export function createReleaser(o: ReleaserOptions): Releaser {
     get published() {
       return published;
     },
+    close: () => thread.close(),
   };
-}
-
-/** A fetch or read of `--sot` that failed: `SOT_UNAVAILABLE` (502), with git's reason. */
-function fetchFailed(sot: string, e: unknown): VaqueroError {
-  const why = isVaqueroError(e) ? e.message : describeError(e);
-  return new VaqueroError("SOT_UNAVAILABLE", `cannot read ${stripCredentials(sot)}: ${why}`.slice(0, 500));
 }

@@ -46,6 +46,7 @@ describe("compile queue", () => {
       },
       pending: 0,
       published: 0,
+      close: async () => {},
     };
     const stop = new AbortController();
     const drained = drainQueue({ store, releaser, signal: stop.signal, log, idleMs: 10 });

@@ -105,9 +105,51 @@ export async function releaseOfCommit(store: Store, sha: string): Promise<string
 /** Fingerprints of stored bundles, by bundle digest; a few kept so the next diff need not reread the last bundle. */
 const FP_CACHE_SIZE = 16;
 
-/** What {@link publishRelease} is given. */
+/** A compiled site as it is stored: canonical bytes, their digest, the host count and each host's fingerprint. */
+export interface PublishableSite {
+  /** The bundle's canonical JSON, UTF-8. */
+  bytes: Uint8Array;
+  /** SHA-256 of `bytes`, lower-case hex. */
+  hash: string;
+  hosts: number;
+  fingerprints: Fingerprints;
+  pinned?: { ref: string; commit: string };
+}
+
+/**
+ * A compile's result reduced to what a release stores; made where the compile ran (the compile worker), so the
+ * publishing thread only writes.
+ */
+export interface Publishable {
+  /** Sorted findings, errors and warnings. */
+  findings: Finding[];
+  valid: boolean;
+  /** The release id; undefined when the SoT is invalid. */
+  releaseId?: string;
+  /** Sites by id, in compile order. */
+  sites: [string, PublishableSite][];
+}
+
+/** `result` in the form {@link Publisher.publish} stores. */
+export function publishable(result: CompileResult): Publishable {
+  const enc = new TextEncoder();
+  const sites: [string, PublishableSite][] = [...result.sites].map(([id, s]) => [
+    id,
+    {
+      bytes: enc.encode(s.canonical),
+      hash: s.hash,
+      hosts: s.bundle.hosts.length,
+      fingerprints: hostFingerprints(s.bundle),
+      ...(s.pinned ? { pinned: s.pinned } : {}),
+    },
+  ]);
+  return { findings: result.findings, valid: result.valid, ...(result.release ? { releaseId: result.release.id } : {}), sites };
+}
+
+/** What {@link Publisher.publish} is given. */
 export interface PublishInput {
-  result: CompileResult;
+  /** A compile's result, or one already reduced by {@link publishable}. */
+  result: CompileResult | Publishable;
   /** Where the SoT was read from (credentials removed). */
   source: string;
   ref: string;
@@ -143,7 +185,8 @@ export function createPublisher(store: Store): Publisher {
   };
 
   return {
-    async publish({ result, source, ref, commit, now }) {
+    async publish({ result: given, source, ref, commit, now }) {
+      const result = given.sites instanceof Map ? publishable(given as CompileResult) : (given as Publishable);
       const previousId = await latestOf(store, ref);
       const previous = previousId ? await getRelease(store, previousId) : undefined;
       const findings = result.findings.slice(0, MAX_STORED_FINDINGS);
@@ -156,26 +199,26 @@ export function createPublisher(store: Store): Publisher {
         findings_total: result.findings.length,
       };
       let record: ReleaseRecord;
-      if (!result.valid || !result.release) {
+      if (!result.valid || !result.releaseId) {
         const id = commit ?? `dir-${new Bun.CryptoHasher("sha256").update(JSON.stringify(findings)).digest("hex").slice(0, 12)}`;
         record = { id, ...base, status: "rejected", sites: {} };
       } else {
         const sites: Record<string, ReleaseSite> = {};
         for (const [id, site] of result.sites) {
-          await putBundle(store, new TextEncoder().encode(site.canonical));
-          const fp = hostFingerprints(site.bundle);
+          await putBundle(store, site.bytes);
+          const fp = site.fingerprints;
           remember(site.hash, fp);
           const before = previous?.sites[id] ? await fingerprintsOf(previous.sites[id].bundle) : undefined;
           const d = diffHosts(before, fp);
           sites[id] = {
             bundle: site.hash,
-            hosts: site.bundle.hosts.length,
+            hosts: site.hosts,
             hosts_changed: d.changed,
             hosts_removed: d.removed,
             ...(site.pinned ? { pinned: site.pinned } : {}),
           };
         }
-        record = { id: result.release.id, ...base, status: "valid", sites, ...(previousId ? { previous: previousId } : {}) };
+        record = { id: result.releaseId, ...base, status: "valid", sites, ...(previousId ? { previous: previousId } : {}) };
       }
       const summary: ReleaseSummary = {
         id: record.id,
