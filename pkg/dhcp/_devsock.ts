@@ -119,6 +119,8 @@ function bindError(o: DeviceSocketOptions, step: string, errno: number, cause?: 
 
 /** The worker's code: beside this file from source; inside a compiled binary, under its embedded root. */
 function workerUrl(): string {
-  if (import.meta.url.includes("/$bunfs/")) return "/$bunfs/root/pkg/dhcp/_devsock_worker.js";
+  // Inside the compiled binary (Bun.main lies under /$bunfs/; import.meta.url keeps the source path in a
+  // bytecode build) the worker is the bundled entry point, never a file of the build machine.
+  if (Bun.main.includes("/$bunfs/")) return "/$bunfs/root/pkg/dhcp/_devsock_worker.js";
   return new URL("./_devsock_worker.ts", import.meta.url).href;
 }
