@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { Elysia } from "elysia";
 import * as v from "valibot";
-import { describeError, isVaqueroError } from "../../internal/errors/index.ts";
+import { describeError } from "../../internal/errors/index.ts";
 import type { Logger } from "../../internal/log/index.ts";
 import {
   appendCommand,
@@ -19,9 +19,10 @@ import {
   MAX_EVENTS_PER_BATCH,
   MAX_WAIT_MS,
 } from "../control/index.ts";
-import { decodeJson, encodeJson, isStoreError, type Store } from "../store/index.ts";
+import { decodeJson, encodeJson, type Store } from "../store/index.ts";
 import { type Auth, BEARER, bearerToken, createAuth } from "./_auth.ts";
-import { errorResponse, readBody, STATUS } from "./_http.ts";
+import { errorResponse, readBody } from "./_http.ts";
+import { failureResponder } from "./_json.ts";
 import { NAME_RE, type TokenRecord, type TokenStore } from "./_tokens.ts";
 
 /** What the agent link app is built from. */
@@ -120,15 +121,7 @@ export function createAgentLinkApp(o: AgentLinkAppOptions) {
       return errorResponse("BAD_REQUEST", "the vaquero-agent header must be an agent name ([a-z0-9][a-z0-9._-]{0,62})");
     return { rec, site: rec.site, name };
   };
-  const failed = (e: unknown, what: string): Response => {
-    if (isStoreError(e)) {
-      o.log.error({ err: describeError(e) }, `${what}: store failed`);
-      return errorResponse("STORE_UNAVAILABLE", `${what}: the store did not answer; try again`);
-    }
-    if (isVaqueroError(e) && STATUS[e.code] !== undefined) return errorResponse(e.code, e.message);
-    o.log.error({ err: describeError(e) }, `${what} failed`);
-    return errorResponse("INTERNAL", `${what} failed`);
-  };
+  const failed = failureResponder(o.log, { code: "STORE_UNAVAILABLE", message: "the store did not answer; try again" });
   const waitMs = (raw: unknown): number => {
     const m = /^(\d{1,6})(ms|s)?$/.exec(typeof raw === "string" ? raw : "");
     if (!m) return 30_000;

@@ -1,19 +1,10 @@
-/**
- * The control endpoints (API.md "Server") for the one site a process serves: start a rollout (`POST /execute`),
- * follow and steer it (`/rollouts…`), issue tokens (`POST /tokens`). Every route needs a bearer token of the
- * role it names. Bodies are JSON, at most 64 KiB, validated field by field; errors are API.md's
- * `{"error": {"code", "message"}}`. An Elysia plugin: `createAgentApp(…).use(createControlApp(…))` serves both
- * on one listener.
- */
-import { toJsonSchema } from "@valibot/to-json-schema";
 import { Elysia } from "elysia";
 import * as v from "valibot";
-import { describeError, isVaqueroError } from "../../internal/errors/index.ts";
 import type { Logger } from "../../internal/log/index.ts";
 import type { RolloutView } from "../state/index.ts";
-import { isStoreError } from "../store/index.ts";
 import { type Auth, BEARER, createAuth, type NeededRole, type Principal } from "./_auth.ts";
-import { errorResponse, readBody, STATUS } from "./_http.ts";
+import { errorResponse } from "./_http.ts";
+import { failureResponder, jsonBody, jsonRequest } from "./_json.ts";
 import type { StagedSite } from "./_stage.ts";
 import { NAME_RE, ROLES, type TokenStore } from "./_tokens.ts";
 
@@ -76,43 +67,7 @@ const TokenBody = v.strictObject({
   site: v.optional(v.pipe(v.string("site must be a string"), v.maxLength(200, "site is too long"))),
 });
 
-/** OpenAPI: a JSON request body described by a valibot schema (its JSON Schema is an OpenAPI 3.1 schema). */
-const jsonRequest = (schema: v.GenericSchema) => ({
-  required: true,
-  content: { "application/json": { schema: toJsonSchema(schema) as object } },
-});
-
 const ROLLOUT_ID = /^[a-z0-9-]{1,64}$/;
-
-/** The first problem of a body, naming the field (quoted, so control characters stay visible). */
-function issueMessage(what: string, issues: readonly v.BaseIssue<unknown>[]): string {
-  const issue = issues[0];
-  if (!issue) return `${what}: invalid body`;
-  const path = v.getDotPath(issue);
-  if (issue.type === "strict_object" && issue.expected === "never") return `${what}: unknown field ${JSON.stringify(path ?? "")}`;
-  if (path === null) return `${what}: ${issue.message}`;
-  return `${what}: field ${JSON.stringify(path)}: ${issue.message}`;
-}
-
-type Parsed<T> = { ok: true; value: T } | { ok: false; response: Response };
-
-/** Reads and validates a JSON body of at most `limit` bytes. */
-async function jsonBody<T>(request: Request, limit: number, what: string, schema: v.GenericSchema<unknown, T>): Promise<Parsed<T>> {
-  const text = await readBody(request, limit);
-  if (text === undefined) return { ok: false, response: errorResponse("BODY_TOO_LARGE", `${what} bodies are at most ${limit} bytes`) };
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    const why = text.trim() === "" ? "the body is empty" : describeError(e).slice(0, 200);
-    return { ok: false, response: errorResponse("BODY_INVALID", `${what} wants a JSON object: ${why}`) };
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { ok: false, response: errorResponse("BODY_INVALID", `${what}: the body must be a JSON object`) };
-  }
-  const r = v.safeParse(schema, value);
-  return r.success ? { ok: true, value: r.output } : { ok: false, response: errorResponse("BODY_INVALID", issueMessage(what, r.issues)) };
-}
 
 /** A rollout as the API shows it: the engine's view with each host's machine state, stage and reason. */
 export function presentRollout(view: RolloutView, s: StagedSite) {
@@ -147,15 +102,7 @@ export function createControlApp(o: ControlAppOptions) {
     if (!s) return errorResponse("NOT_STAGED", "no release is staged here yet");
     return { s, who };
   };
-  const failed = (e: unknown, what: string): Response => {
-    if (isStoreError(e)) {
-      o.log.error({ err: describeError(e) }, `${what}: not stored`);
-      return errorResponse("STATE_NOT_STORED", `${what}: the change could not be stored; try again`);
-    }
-    if (isVaqueroError(e) && STATUS[e.code] !== undefined) return errorResponse(e.code, e.message);
-    o.log.error({ err: describeError(e) }, `${what} failed`);
-    return errorResponse("INTERNAL", `${what} failed`);
-  };
+  const failed = failureResponder(o.log, { code: "STATE_NOT_STORED", message: "the change could not be stored; try again" });
   const control =
     (action: "pause" | "resume" | "cancel") =>
     async ({ params, request }: { params: { id: string }; request: Request }) => {

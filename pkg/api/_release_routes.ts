@@ -1,18 +1,26 @@
 /**
- * The release endpoints alone (API.md "Server (and standalone)"): `POST /postreceive`, `GET /releases`,
- * `GET /releases/<id>`, `POST /releases`, as a plugin for an app that already serves `/status`, `/metrics`,
- * `/openapi` and the health routes: `vaquero standalone` mounts it on the agent app, so each path is defined once
- * on its one listener. Roles, bodies and errors as the server's (`_server.ts`); the webhook is the same code
- * (`_server_webhook.ts`).
+ * The release endpoints (API.md "Server (and standalone)"): `POST /postreceive`, `GET /releases`,
+ * `GET /releases/<id>`, `POST /releases`, as a plugin: `vaquero server` mounts it in its app, `vaquero standalone`
+ * on its agent app (which already serves `/status`, `/metrics`, `/openapi` and the health routes), so each path
+ * is defined once per listener and once in the code. The webhook is `_server_webhook.ts`.
  */
 import { Elysia } from "elysia";
-import { describeError, isVaqueroError } from "../../internal/errors/index.ts";
+import * as v from "valibot";
 import type { Logger } from "../../internal/log/index.ts";
-import { getRelease, listReleases, MAX_RELEASE_LIST, type Releaser, type WebhookTarget } from "../control/index.ts";
-import { isStoreError, type Store } from "../store/index.ts";
+import {
+  type CompileRequest,
+  getRelease,
+  listReleases,
+  MAX_RELEASE_LIST,
+  type Releaser,
+  type SubmitOutcome,
+  type WebhookTarget,
+} from "../control/index.ts";
+import type { Store } from "../store/index.ts";
 import { type Auth, BEARER, createAuth } from "./_auth.ts";
-import { errorResponse, readBody, STATUS } from "./_http.ts";
-import { handleWebhook } from "./_server_webhook.ts";
+import { errorResponse } from "./_http.ts";
+import { failureResponder, jsonBody, jsonRequest } from "./_json.ts";
+import { handleWebhook, outcomeResponse } from "./_server_webhook.ts";
 import type { TokenStore } from "./_tokens.ts";
 
 /** What the release routes need. */
@@ -24,42 +32,21 @@ export interface ReleaseRoutesOptions {
   target: WebhookTarget;
   /** `--webhook-secret-file`'s secret; absent: `/postreceive` answers 404. */
   webhookSecret?: string;
+  /** Where compiles go instead of the releaser (servers on etcd: the leader compiles, a follower queues). */
+  submit?: (r: CompileRequest) => Promise<SubmitOutcome>;
   log: Logger;
   /** Largest `POST /releases` body (default 64 KiB). */
   maxBody?: number;
 }
 
-/** `POST /releases`' body is `{}` or `{ref}`; anything else is named. */
-function parseReleasesBody(text: string): { ref?: string } | string {
-  let value: unknown;
-  try {
-    value = text.trim() === "" ? {} : JSON.parse(text);
-  } catch (e) {
-    return `/releases wants a JSON object: ${describeError(e).slice(0, 200)}`;
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return "/releases: the body must be a JSON object";
-  const extra = Object.keys(value).find((k) => k !== "ref");
-  if (extra !== undefined) return `/releases: unknown field ${JSON.stringify(extra.slice(0, 80))}`;
-  const ref = (value as { ref?: unknown }).ref;
-  if (ref === undefined) return {};
-  if (typeof ref !== "string") return '/releases: field "ref": ref must be a string';
-  if (ref.length > 256) return '/releases: field "ref": ref is too long';
-  return { ref };
-}
+const ReleasesBody = v.strictObject({ ref: v.optional(v.pipe(v.string("ref must be a string"), v.maxLength(256, "ref is too long"))) });
 
 /** The release routes, as a plugin (`app.use(releaseRoutes(…))`). */
 export function releaseRoutes(o: ReleaseRoutesOptions) {
   const auth: Auth = createAuth(o.tokens, o.log);
   const maxBody = o.maxBody ?? 64 * 1024;
-  const failed = (e: unknown, what: string): Response => {
-    if (isStoreError(e)) {
-      o.log.error({ err: describeError(e) }, `${what}: store unavailable`);
-      return errorResponse("STORE_UNAVAILABLE", `${what}: the store could not be reached; try again`);
-    }
-    if (isVaqueroError(e) && STATUS[e.code] !== undefined) return errorResponse(e.code, e.message);
-    o.log.error({ err: describeError(e) }, `${what} failed`);
-    return errorResponse("INTERNAL", `${what} failed`);
-  };
+  const submit = o.submit ?? ((r: CompileRequest) => o.releaser.compile(r));
+  const failed = failureResponder(o.log);
   const branch = o.target.branch;
 
   return new Elysia()
@@ -67,7 +54,7 @@ export function releaseRoutes(o: ReleaseRoutesOptions) {
       "/postreceive",
       ({ request }) =>
         handleWebhook(
-          { ...(o.webhookSecret ? { secret: o.webhookSecret } : {}), target: o.target, releaser: o.releaser, log: o.log },
+          { ...(o.webhookSecret ? { secret: o.webhookSecret } : {}), target: o.target, releaser: o.releaser, submit, log: o.log },
           request,
           failed,
         ),
@@ -125,19 +112,17 @@ export function releaseRoutes(o: ReleaseRoutesOptions) {
       async ({ request }) => {
         const who = await auth.check(request, "operator");
         if (who instanceof Response) return who;
-        const text = await readBody(request, maxBody);
-        if (text === undefined) return errorResponse("BODY_TOO_LARGE", `/releases bodies are at most ${maxBody} bytes`);
-        const body = parseReleasesBody(text);
-        if (typeof body === "string") return errorResponse("BODY_INVALID", body);
-        if (body.ref !== undefined && body.ref !== branch && body.ref !== `refs/heads/${branch}`) {
-          return errorResponse("BODY_INVALID", `/releases: this compiles ${branch} (--ref), not ${JSON.stringify(body.ref.slice(0, 80))}`);
+        const body = await jsonBody(request, maxBody, "/releases", ReleasesBody, true);
+        if (!body.ok) return body.response;
+        const ref = body.value.ref;
+        if (ref !== undefined && ref !== branch && ref !== `refs/heads/${branch}`) {
+          return errorResponse("BODY_INVALID", `/releases: this compiles ${branch} (--ref), not ${JSON.stringify(ref.slice(0, 80))}`);
         }
         try {
-          const out = await o.releaser.compile({ trigger: "api" });
-          o.log.info({ release: out.release.id, duplicate: out.duplicate, by: who.name }, "compile asked");
-          return out.duplicate
-            ? Response.json({ release: out.release.id, status: out.release.status, duplicate: true })
-            : Response.json({ release: out.release.id, status: out.release.status }, { status: 202 });
+          const out = await submit({ trigger: "api" });
+          const what = "queued" in out ? { queued: out.queued } : { release: out.release.id };
+          o.log.info({ ...what, duplicate: out.duplicate, by: who.name }, "compile asked");
+          return outcomeResponse(out);
         } catch (e) {
           return failed(e, "compile");
         }
@@ -146,8 +131,10 @@ export function releaseRoutes(o: ReleaseRoutesOptions) {
         parse: "none",
         detail: {
           tags: ["releases"],
-          summary: "Compile the ref's tip now (operator): 202 {release, status}; 200 with duplicate: true when that commit has a release",
+          summary:
+            "Compile the branch's tip now (operator): 202 {release, status}; 200 with duplicate: true when that commit has a release; on a follower 202 {queued} (the leader compiles it)",
           security: BEARER,
+          requestBody: { ...jsonRequest(ReleasesBody), required: false },
         },
       },
     );

@@ -6,28 +6,24 @@
  * mounted beside this one.
  */
 import { openapi } from "@elysiajs/openapi";
-import { toJsonSchema } from "@valibot/to-json-schema";
 import { Elysia } from "elysia";
 import * as v from "valibot";
-import { describeError, isVaqueroError } from "../../internal/errors/index.ts";
 import type { Logger } from "../../internal/log/index.ts";
 import {
   type CompileRequest,
-  getRelease,
-  listReleases,
-  MAX_RELEASE_LIST,
   prepareRelease,
   type Readiness,
   type Releaser,
   type SubmitOutcome,
   type WebhookTarget,
 } from "../control/index.ts";
-import { isStoreError, type Store } from "../store/index.ts";
+import type { Store } from "../store/index.ts";
 import { type Auth, BEARER, createAuth, SECURITY_SCHEMES } from "./_auth.ts";
-import { errorResponse, readBody, STATUS } from "./_http.ts";
+import { errorResponse } from "./_http.ts";
+import { failureResponder, jsonBody, jsonRequest } from "./_json.ts";
 import { createHttpCounters, exposition, httpFamilies, METRICS_CONTENT_TYPE } from "./_metrics.ts";
+import { releaseRoutes } from "./_release_routes.ts";
 import { fleetRoutes, type ServerRole } from "./_server_status.ts";
-import { handleWebhook, outcomeResponse } from "./_server_webhook.ts";
 import { NAME_RE, ROLES, type TokenStore } from "./_tokens.ts";
 
 export type { ServerRole } from "./_server_status.ts";
@@ -63,48 +59,11 @@ const PrepareBody = v.strictObject({
   release: v.pipe(v.string("release must be a string"), v.maxLength(100, "release is too long")),
   sites: v.optional(v.pipe(v.array(Name("a site"), "sites must be a list of site ids"), v.maxLength(10_000, "at most 10000 sites"))),
 });
-const ReleasesBody = v.strictObject({ ref: v.optional(v.pipe(v.string("ref must be a string"), v.maxLength(256, "ref is too long"))) });
 const TokenBody = v.strictObject({
   name: Name("name"),
   role: v.picklist(ROLES, `must be one of ${ROLES.join(", ")}`),
   site: v.optional(Name("site")),
 });
-
-const jsonRequest = (schema: v.GenericSchema) => ({
-  required: true,
-  content: { "application/json": { schema: toJsonSchema(schema) as object } },
-});
-
-/** Reads and validates a JSON object body; the first problem names its field. An empty body counts as `{}` when `empty` is set. */
-async function jsonBody<T>(
-  request: Request,
-  limit: number,
-  what: string,
-  schema: v.GenericSchema<unknown, T>,
-  empty = false,
-): Promise<{ ok: true; value: T } | { ok: false; response: Response }> {
-  const text = await readBody(request, limit);
-  if (text === undefined) return { ok: false, response: errorResponse("BODY_TOO_LARGE", `${what} bodies are at most ${limit} bytes`) };
-  let value: unknown;
-  try {
-    value = empty && text.trim() === "" ? {} : JSON.parse(text);
-  } catch (e) {
-    const why = text.trim() === "" ? "the body is empty" : describeError(e).slice(0, 200);
-    return { ok: false, response: errorResponse("BODY_INVALID", `${what} wants a JSON object: ${why}`) };
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { ok: false, response: errorResponse("BODY_INVALID", `${what}: the body must be a JSON object`) };
-  }
-  const r = v.safeParse(schema, value);
-  if (r.success) return { ok: true, value: r.output };
-  const issue = r.issues[0];
-  const path = issue ? v.getDotPath(issue) : null;
-  const msg =
-    issue?.type === "strict_object" && issue.expected === "never"
-      ? `unknown field ${JSON.stringify(path ?? "")}`
-      : `${path === null ? "" : `field ${JSON.stringify(path)}: `}${issue?.message ?? "invalid body"}`;
-  return { ok: false, response: errorResponse("BODY_INVALID", `${what}: ${msg}`) };
-}
 
 /** Builds the server app (an Elysia instance; mount the agent link beside it with `.use()`). */
 export function createServerApp(o: ServerAppOptions) {
@@ -112,15 +71,7 @@ export function createServerApp(o: ServerAppOptions) {
   const maxBody = o.maxBody ?? 64 * 1024;
   const now = o.now ?? (() => new Date());
   const counters = createHttpCounters();
-  const failed = (e: unknown, what: string): Response => {
-    if (isStoreError(e)) {
-      o.log.error({ err: describeError(e) }, `${what}: store unavailable`);
-      return errorResponse("STORE_UNAVAILABLE", `${what}: the store could not be reached; try again`);
-    }
-    if (isVaqueroError(e) && STATUS[e.code] !== undefined) return errorResponse(e.code, e.message);
-    o.log.error({ err: describeError(e) }, `${what} failed`);
-    return errorResponse("INTERNAL", `${what} failed`);
-  };
+  const failed = failureResponder(o.log);
   const submit = o.submit ?? ((r: CompileRequest) => o.releaser.compile(r));
 
   return new Elysia()
@@ -141,93 +92,17 @@ export function createServerApp(o: ServerAppOptions) {
         },
       }),
     )
-    .post(
-      "/postreceive",
-      ({ request }) =>
-        handleWebhook(
-          { ...(o.webhookSecret ? { secret: o.webhookSecret } : {}), target: o.target, releaser: o.releaser, submit, log: o.log },
-          request,
-          failed,
-        ),
-      {
-        parse: "none",
-        detail: {
-          tags: ["releases"],
-          summary:
-            "A signed push (GitHub X-Hub-Signature-256, GitLab X-Gitlab-Token, Gitea/Forgejo X-Gitea-Signature/X-Forgejo-Signature, or X-Vaquero-Signature: sha256=<hex HMAC-SHA256 of the body>): 202 {release} once stored; 200 {ignored} for another repository or branch; 200 {release, duplicate: true} for a delivery or commit seen before; 401 WEBHOOK_SIGNATURE",
-        },
-      },
-    )
-    .get(
-      "/releases",
-      async ({ request, query }) => {
-        const who = await auth.check(request, "viewer");
-        if (who instanceof Response) return who;
-        const limit = Math.min(Math.max(Number.parseInt(String(query.limit ?? "100"), 10) || 100, 1), MAX_RELEASE_LIST);
-        try {
-          return { releases: await listReleases(o.store, limit) };
-        } catch (e) {
-          return failed(e, "list releases");
-        }
-      },
-      {
-        detail: {
-          tags: ["releases"],
-          summary: "Releases, newest first (viewer): id, commit, ref, created_at, status; ?limit= (default 100)",
-          security: BEARER,
-        },
-      },
-    )
-    .get(
-      "/releases/:id",
-      async ({ request, params }) => {
-        const who = await auth.check(request, "viewer");
-        if (who instanceof Response) return who;
-        try {
-          const rel = await getRelease(o.store, params.id);
-          return rel ?? errorResponse("RELEASE_UNKNOWN", `no release ${JSON.stringify(params.id.slice(0, 80))}`);
-        } catch (e) {
-          return failed(e, "read release");
-        }
-      },
-      {
-        detail: {
-          tags: ["releases"],
-          summary: "One release (viewer): status, findings, and per site its bundle's SHA-256, hosts, hosts_changed, hosts_removed",
-          security: BEARER,
-        },
-      },
-    )
-    .post(
-      "/releases",
-      async ({ request }) => {
-        const who = await auth.check(request, "operator");
-        if (who instanceof Response) return who;
-        const body = await jsonBody(request, maxBody, "/releases", ReleasesBody, true);
-        if (!body.ok) return body.response;
-        const ref = body.value.ref;
-        if (ref !== undefined && ref !== o.target.branch && ref !== `refs/heads/${o.target.branch}`) {
-          return errorResponse("BODY_INVALID", `/releases: this server compiles ${o.target.branch} (--ref), not ${JSON.stringify(ref)}`);
-        }
-        try {
-          const out = await submit({ trigger: "api" });
-          const what = "queued" in out ? { queued: out.queued } : { release: out.release.id };
-          o.log.info({ ...what, duplicate: out.duplicate, by: who.name }, "compile asked");
-          return outcomeResponse(out);
-        } catch (e) {
-          return failed(e, "compile");
-        }
-      },
-      {
-        parse: "none",
-        detail: {
-          tags: ["releases"],
-          summary:
-            "Compile the branch's tip now (operator): 202 {release, status}; 200 with duplicate: true when that commit has a release; on a follower 202 {queued} (the leader compiles it)",
-          security: BEARER,
-          requestBody: { ...jsonRequest(ReleasesBody), required: false },
-        },
-      },
+    .use(
+      releaseRoutes({
+        store: o.store,
+        releaser: o.releaser,
+        tokens: o.tokens,
+        target: o.target,
+        submit,
+        ...(o.webhookSecret ? { webhookSecret: o.webhookSecret } : {}),
+        log: o.log,
+        maxBody,
+      }),
     )
     .post(
       "/prepare",
