@@ -3,7 +3,7 @@
  * across a veth pair between two network namespaces the test creates (root only; CI runs as root).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createNetnsPair, type NetnsPair, netnsUnavailable, udhcpc } from "./_helpers/netns.ts";
@@ -126,6 +126,9 @@ describe.skipIf(why !== undefined)(`DHCP against real clients${why ? ` (skipped:
       ["dhclient", "-1", "-sf", script, "-lf", join(work, "dhclient.leases"), "-pf", pidFile, net.clientIf],
       30_000,
     );
+    // Once bound, dhclient's parent exits and its daemon child writes the PID file a moment later (bounded wait).
+    for (let i = 0; i < 100 && !existsSync(pidFile); i++) await Bun.sleep(50);
+    if (!existsSync(pidFile)) throw new Error(`dhclient wrote no PID file (exit ${r.code}): ${r.err.slice(0, 500)}`);
     const pid = Number(readFileSync(pidFile, "utf8").trim());
     if (pid > 0) process.kill(pid, "SIGTERM");
     expect(r.code).toBe(0);

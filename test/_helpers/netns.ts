@@ -52,9 +52,20 @@ export function createNetnsStar(tag: string, serverIps: readonly string[]): Netn
     serverIf: `vs${id}${k || ""}`.slice(0, 15),
     clientIf: `vc${id}${k || ""}`.slice(0, 15),
   }));
+  // Whatever still runs in a namespace (a client daemon a failed test left behind) is killed by PID first:
+  // deleting a namespace does not stop its processes.
   const remove = (): void => {
-    ip("netns", "del", server);
-    for (const l of links) ip("netns", "del", l.client);
+    for (const ns of [server, ...links.map((l) => l.client)]) {
+      const pids = Bun.spawnSync(["ip", "netns", "pids", ns], { stdout: "pipe", stderr: "pipe" }).stdout.toString();
+      for (const pid of pids.split(/\s+/).filter(Boolean).map(Number)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      ip("netns", "del", ns);
+    }
   };
   remove();
   const steps: string[][] = [
