@@ -1,6 +1,7 @@
 /** Flags and configuration schema of `vaquero agent` (ARCHITECTURE.md "Command line"). */
 import * as v from "valibot";
 import { type FlagSpec, LOG_LEVEL_FLAG, LogLevel } from "../../internal/config/index.ts";
+import { SERVING_FLAGS, SERVING_SCHEMA } from "../common/flags.ts";
 
 /** Flags of `agent`. */
 export const AGENT_FLAGS: FlagSpec[] = [
@@ -17,26 +18,10 @@ export const AGENT_FLAGS: FlagSpec[] = [
   { name: "tls-key", kind: "string", arg: "FILE", help: "the private key of --tls-cert, PEM" },
   { name: "data-dir", kind: "string", arg: "DIR", help: "state directory: store, staged bundles (created, mode 0700; required)" },
   { name: "name", kind: "string", arg: "NAME", help: "agent name shown in the fleet view (default: the host name)" },
-  { name: "http-addr", kind: "string", arg: "H:P", default: "0.0.0.0:8080", help: "HTTP listen address" },
-  { name: "dhcp-iface", kind: "list", arg: "IF,…", help: "interface to serve DHCP on (overrides the site's agent.interfaces)" },
-  { name: "tftp-addr", kind: "string", arg: "H:P", default: "0.0.0.0:69", help: "TFTP listen address" },
-  { name: "ipxe-dir", kind: "string", arg: "DIR", default: "/usr/lib/ipxe", help: "where iPXE builds are read from" },
-  {
-    name: "boot-rate",
-    kind: "number",
-    arg: "N",
-    default: 20,
-    help: "requests/s per client on the boot endpoints, burst 5×N (0: no limit)",
-  },
+  ...SERVING_FLAGS,
   { name: "poll-wait", kind: "number", arg: "SECONDS", default: 30, help: "longest wait of one desired-release poll (1–60)" },
   { ...LOG_LEVEL_FLAG, default: "info" },
 ];
-
-const HostPort = v.pipe(
-  v.string(),
-  v.regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|\[[0-9a-f:]+\]):\d{1,5}$/i, "want HOST:PORT, e.g. 0.0.0.0:8080"),
-  v.check((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port must be at most 65535"),
-);
 
 /** The validated configuration of `agent`. */
 export const AgentSchema = v.object({
@@ -51,11 +36,7 @@ export const AgentSchema = v.object({
   "tls-key": v.optional(v.pipe(v.string(), v.minLength(1, "must not be empty"))),
   "data-dir": v.pipe(v.string("is required"), v.minLength(1, "must not be empty")),
   name: v.optional(v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "must match [a-z0-9][a-z0-9._-]{0,62}"))),
-  "http-addr": HostPort,
-  "dhcp-iface": v.optional(v.array(v.string())),
-  "tftp-addr": HostPort,
-  "ipxe-dir": v.string(),
-  "boot-rate": v.pipe(v.number(), v.minValue(0, "must be 0 (no limit) or more")),
+  ...SERVING_SCHEMA,
   "poll-wait": v.pipe(
     v.number(),
     v.integer("must be whole seconds"),

@@ -1,6 +1,7 @@
 /** Flags and configuration schema of `vaquero server` (ARCHITECTURE.md "Command line"). */
 import * as v from "valibot";
 import { type FlagSpec, LOG_LEVEL_FLAG, LogLevel } from "../../internal/config/index.ts";
+import { Duration, HostPort } from "../common/flags.ts";
 
 /** Flags of `server`. */
 export const SERVER_FLAGS: FlagSpec[] = [
@@ -57,16 +58,6 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { ...LOG_LEVEL_FLAG, default: "info" },
 ];
 
-const HostPort = v.pipe(
-  v.string(),
-  v.regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|\[[0-9a-f:]+\]):\d{1,5}$/i, "want HOST:PORT, e.g. 0.0.0.0:8443"),
-  v.check((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port must be at most 65535"),
-);
-const Duration = v.pipe(
-  v.string(),
-  v.regex(/^(?:\d+h)?(?:\d+m)?(?:\d+s)?$/, "want a duration like 30s, 5m or 1h"),
-  v.minLength(2, "want a duration like 30s"),
-);
 const File = v.pipe(v.string(), v.minLength(1, "must not be empty"));
 
 /** The validated configuration of `server`. */

@@ -1,6 +1,7 @@
 /** Flags and configuration schema of `vaquero standalone` (ARCHITECTURE.md "Command line"). */
 import * as v from "valibot";
 import { type FlagSpec, LOG_LEVEL_FLAG, LogLevel } from "../../internal/config/index.ts";
+import { Duration, SERVING_FLAGS, SERVING_SCHEMA } from "../common/flags.ts";
 
 /** Flags of `standalone`. */
 export const STANDALONE_FLAGS: FlagSpec[] = [
@@ -8,17 +9,7 @@ export const STANDALONE_FLAGS: FlagSpec[] = [
   { name: "ref", kind: "string", arg: "REF", help: "branch, tag or commit (git sources only; default HEAD)" },
   { name: "site", kind: "string", arg: "ID", help: "site to serve (needed when the SoT has several)" },
   { name: "data-dir", kind: "string", arg: "DIR", help: "state directory (created, mode 0700; required)" },
-  { name: "http-addr", kind: "string", arg: "H:P", default: "0.0.0.0:8080", help: "HTTP listen address" },
-  { name: "dhcp-iface", kind: "list", arg: "IF,…", help: "interface to serve DHCP on (overrides the site's agent.interfaces)" },
-  { name: "tftp-addr", kind: "string", arg: "H:P", default: "0.0.0.0:69", help: "TFTP listen address" },
-  { name: "ipxe-dir", kind: "string", arg: "DIR", default: "/usr/lib/ipxe", help: "where iPXE builds are read from" },
-  {
-    name: "boot-rate",
-    kind: "number",
-    arg: "N",
-    default: 20,
-    help: "requests/s per client on the boot endpoints, burst 5×N (0: no limit)",
-  },
+  ...SERVING_FLAGS,
   {
     name: "tokens-file",
     kind: "string",
@@ -38,29 +29,13 @@ export const STANDALONE_FLAGS: FlagSpec[] = [
   { ...LOG_LEVEL_FLAG, default: "info" },
 ];
 
-const HostPort = v.pipe(
-  v.string(),
-  v.regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|\[[0-9a-f:]+\]):\d{1,5}$/i, "want HOST:PORT, e.g. 0.0.0.0:8080"),
-  v.check((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port must be at most 65535"),
-);
-
-const Duration = v.pipe(
-  v.string(),
-  v.regex(/^(?:\d+h)?(?:\d+m)?(?:\d+s)?$/, "want a duration like 30s, 5m or 1h"),
-  v.minLength(2, "want a duration like 30s"),
-);
-
 /** The validated configuration of `standalone`. */
 export const StandaloneSchema = v.object({
   sot: v.pipe(v.string("is required"), v.minLength(1, "must not be empty")),
   ref: v.optional(v.string()),
   site: v.optional(v.string()),
   "data-dir": v.pipe(v.string("is required"), v.minLength(1, "must not be empty")),
-  "http-addr": HostPort,
-  "dhcp-iface": v.optional(v.array(v.string())),
-  "tftp-addr": HostPort,
-  "ipxe-dir": v.string(),
-  "boot-rate": v.pipe(v.number(), v.minValue(0, "must be 0 (no limit) or more")),
+  ...SERVING_SCHEMA,
   "tokens-file": v.optional(v.pipe(v.string(), v.minLength(1, "must not be empty"))),
   "sot-poll": v.optional(Duration),
   "webhook-secret-file": v.optional(v.pipe(v.string(), v.minLength(1, "must not be empty"))),
