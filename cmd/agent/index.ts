@@ -17,7 +17,8 @@ import type { Bundle } from "../../pkg/sot/index.ts";
 import type { EngineChange } from "../../pkg/state/index.ts";
 import { openEmbeddedStore, type Store } from "../../pkg/store/index.ts";
 import { VERSION } from "../common/index.ts";
-import { powerOf, type SiteServer, serveSite, waitForSignal } from "../common/serve.ts";
+import { powerOf, type SiteServer, serveSite } from "../common/serve.ts";
+import { listenForStop } from "../common/signals.ts";
 import { pairMissing, readPemCertificates, readTlsPair } from "../common/tls.ts";
 import { AGENT_FLAGS, type AgentConfig, AgentSchema } from "./_flags.ts";
 import { loadStaged, parseBundle, recordStaged, type StagedRecord, writeBundleFile } from "./_staged.ts";
@@ -58,6 +59,9 @@ export async function runAgent(argv: readonly string[], io: Io, flags: FlagSpec[
     });
   });
   const stops: (() => Promise<void> | void)[] = [];
+  // Listened for from here on: a signal during start-up stops the verb once it has started, cleanly.
+  const stop = listenForStop();
+  stops.push(() => stop.cancel());
   try {
     const store = await openEmbeddedStore({
       path: join(cfg["data-dir"], "vaquero.db"),
@@ -97,7 +101,7 @@ export async function runAgent(argv: readonly string[], io: Io, flags: FlagSpec[
     });
     stops.push(() => sync.stop());
     log.info({ server: cfg.server, site: cfg.site, name }, "agent running");
-    await waitForSignal();
+    await stop.signalled;
     log.info("stopping");
     return 0;
   } finally {

@@ -233,16 +233,3 @@ async function startTftp(
   log.info({ tftp: addr }, "serving TFTP");
   return () => tftp.close();
 }
-
-/** Resolves at the first SIGINT or SIGTERM. */
-export function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve();
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-  });
-}

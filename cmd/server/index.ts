@@ -17,6 +17,7 @@ import { createAgentLinkApp, createServerApp, prepareTokens, withClientIp } from
 import { leaderName } from "../../pkg/control/index.ts";
 import { openEmbeddedStore, openEtcdStore, type Store } from "../../pkg/store/index.ts";
 import { VERSION } from "../common/index.ts";
+import { listenForStop } from "../common/signals.ts";
 import { SERVER_FLAGS, ServerSchema, seconds, splitHostPort } from "./_flags.ts";
 import { checkTlsFlags, loadServerTls, tlsMode } from "./_flags_tls.ts";
 import { startControl } from "./_ha.ts";
@@ -55,6 +56,9 @@ export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec
   const secret = cfg["webhook-secret-file"] ? await readSecret(cfg["webhook-secret-file"]) : undefined;
   const tls = await loadServerTls(cfg);
   const stops: (() => Promise<void> | void)[] = [];
+  // Listened for from here on: a signal during start-up stops the verb once it has started, cleanly.
+  const stop = listenForStop();
+  stops.push(() => stop.cancel());
   try {
     const store: Store = cfg["etcd-endpoints"]?.length
       ? await openEtcdStore({ endpoints: cfg["etcd-endpoints"] })
@@ -129,7 +133,7 @@ export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec
     );
     // Single: the branch's tip compiled now, then the poll. On etcd both start with each term of leadership.
     await control.start();
-    await waitForSignal();
+    await stop.signalled;
     log.info("stopping");
     return 0;
   } finally {
@@ -151,16 +155,4 @@ async function readSecret(path: string): Promise<string> {
   if (secret.length < 16)
     throw new VaqueroError("WEBHOOK_SECRET", `vaquero server: --webhook-secret-file ${path} holds under 16 characters`, { exitCode: 2 });
   return secret;
-}
-
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve();
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-  });
 }

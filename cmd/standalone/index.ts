@@ -23,7 +23,7 @@ import {
 } from "../../pkg/control/index.ts";
 import { openEmbeddedStore } from "../../pkg/store/index.ts";
 import { VERSION } from "../common/index.ts";
-import { waitForSignal } from "../common/serve.ts";
+import { listenForStop } from "../common/signals.ts";
 import { STANDALONE_FLAGS, type StandaloneConfig, StandaloneSchema, seconds } from "./_flags.ts";
 import { type StandaloneSite, startSite } from "./_site.ts";
 
@@ -63,6 +63,9 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
     });
   });
   const stops: (() => Promise<void> | void)[] = [];
+  // Listened for from here on: a signal during start-up stops the verb once it has started, cleanly.
+  const stop = listenForStop();
+  stops.push(() => stop.cancel());
   try {
     // Durable state (releases and their bundles, machines, traces, rollouts, DHCP pool leases, tokens) in the
     // embedded store; a second process on the same data directory is refused here, before anything is served.
@@ -134,7 +137,7 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
       { sot: cfg.sot, ref: branch, webhooks: secret !== undefined, auto_execute: cfg["auto-execute"] === true },
       "standalone running",
     );
-    await waitForSignal();
+    await stop.signalled;
     log.info("stopping");
     return 0;
   } finally {
