@@ -54,11 +54,11 @@ export function errorResponse(code: string, message: string, headers: Record<str
   return Response.json({ error: { code, message } }, { status: STATUS[code] ?? 500, headers });
 }
 
-/** Reads a request body of at most `limit` bytes; undefined when it is larger (by header or by content). */
-export async function readBody(request: Request, limit: number): Promise<string | undefined> {
+/** Reads a request body of at most `limit` bytes as bytes; undefined when it is larger (by header or by content). */
+export async function readBodyBytes(request: Request, limit: number): Promise<Uint8Array | undefined> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > limit) return undefined;
-  if (!request.body) return "";
+  if (!request.body) return new Uint8Array();
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -72,5 +72,11 @@ export async function readBody(request: Request, limit: number): Promise<string 
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+/** Reads a request body of at most `limit` bytes as UTF-8 text; undefined when it is larger. */
+export async function readBody(request: Request, limit: number): Promise<string | undefined> {
+  const bytes = await readBodyBytes(request, limit);
+  return bytes === undefined ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
 }

@@ -16,7 +16,7 @@ import {
   verifySignature,
   type WebhookTarget,
 } from "../control/index.ts";
-import { errorResponse } from "./_http.ts";
+import { errorResponse, readBodyBytes } from "./_http.ts";
 
 /** What `/postreceive` needs. */
 export interface WebhookOptions {
@@ -31,26 +31,6 @@ export interface WebhookOptions {
   maxBody?: number;
 }
 
-/** Reads at most `limit` bytes of a body; undefined when it is larger. */
-async function rawBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
-  if (Number(request.headers.get("content-length") ?? "0") > limit) return undefined;
-  if (!request.body) return new Uint8Array();
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return new Uint8Array(Buffer.concat(chunks));
-}
-
 /** Handles one delivery; `failed` turns a compile error into its response. */
 export async function handleWebhook(
   o: WebhookOptions,
@@ -59,7 +39,7 @@ export async function handleWebhook(
 ): Promise<Response> {
   if (!o.secret) return errorResponse("NOT_FOUND", "webhooks are not configured here (--webhook-secret-file)");
   const limit = o.maxBody ?? MAX_WEBHOOK_BYTES;
-  const body = await rawBody(request, limit);
+  const body = await readBodyBytes(request, limit);
   if (body === undefined) return errorResponse("BODY_TOO_LARGE", `webhook bodies are at most ${limit} bytes`);
   const sig = verifySignature(request.headers, body, o.secret);
   if (!sig.ok) {
