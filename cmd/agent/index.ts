@@ -4,9 +4,8 @@
  * site's desired release and commands; every engine change goes to the server through the persisted outbox.
  * Wiring only: build in order, start, wait for SIGINT/SIGTERM, stop.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
-import { join } from "node:path";
 import type { Io } from "../../internal/cli/index.ts";
 import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../internal/config/index.ts";
 import { describeError, VaqueroError } from "../../internal/errors/index.ts";
@@ -15,7 +14,8 @@ import { NAME_RE, type StagedSite, stageSite } from "../../pkg/api/index.ts";
 import { createLinkClient, type LinkEntry, type LinkTls, type Outbox, openOutbox, type SiteCommand } from "../../pkg/control/index.ts";
 import type { Bundle } from "../../pkg/sot/index.ts";
 import type { EngineChange } from "../../pkg/state/index.ts";
-import { openEmbeddedStore, type Store } from "../../pkg/store/index.ts";
+import type { Store } from "../../pkg/store/index.ts";
+import { makeDataDir, openLocalStore } from "../common/data.ts";
 import { VERSION } from "../common/index.ts";
 import { powerOf, type SiteServer, serveSite } from "../common/serve.ts";
 import { listenForStop } from "../common/signals.ts";
@@ -53,20 +53,13 @@ export async function runAgent(argv: readonly string[], io: Io, flags: FlagSpec[
   const tls = await clientTls(cfg);
   const name = cfg.name ?? defaultName();
   const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY });
-  await mkdir(cfg["data-dir"], { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-    throw new VaqueroError("DATA_DIR", `vaquero agent: cannot create --data-dir ${cfg["data-dir"]}: ${e.code ?? e.message}`, {
-      exitCode: 2,
-    });
-  });
+  await makeDataDir("agent", cfg["data-dir"]);
   const stops: (() => Promise<void> | void)[] = [];
   // Listened for from here on: a signal during start-up stops the verb once it has started, cleanly.
   const stop = listenForStop();
   stops.push(() => stop.cancel());
   try {
-    const store = await openEmbeddedStore({
-      path: join(cfg["data-dir"], "vaquero.db"),
-      onError: (e) => log.warn({ err: describeError(e) }, "store: lease expiry check failed"),
-    });
+    const store = await openLocalStore(cfg["data-dir"], log);
     stops.push(() => store.close());
     const abort = new AbortController();
     stops.push(() => abort.abort());

@@ -7,15 +7,15 @@
  * reads, agents and site commands (cmd/server/_ha.ts). Wiring only: build in order, start, wait for SIGINT or
  * SIGTERM, stop.
  */
-import { mkdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import type { Io } from "../../internal/cli/index.ts";
 import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../internal/config/index.ts";
-import { describeError, VaqueroError } from "../../internal/errors/index.ts";
+import { VaqueroError } from "../../internal/errors/index.ts";
 import { createLogger } from "../../internal/log/index.ts";
 import { createAgentLinkApp, createServerApp, prepareTokens, withClientIp } from "../../pkg/api/index.ts";
 import { leaderName } from "../../pkg/control/index.ts";
-import { openEmbeddedStore, openEtcdStore, type Store } from "../../pkg/store/index.ts";
+import { openEtcdStore, type Store } from "../../pkg/store/index.ts";
+import { makeDataDir, openLocalStore } from "../common/data.ts";
 import { VERSION } from "../common/index.ts";
 import { listenForStop } from "../common/signals.ts";
 import { SERVER_FLAGS, ServerSchema, seconds, splitHostPort } from "./_flags.ts";
@@ -46,11 +46,7 @@ export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec
   checkTlsFlags(cfg);
   const branch = cfg.ref.replace(/^refs\/heads\//, "");
   const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY });
-  await mkdir(cfg["data-dir"], { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-    throw new VaqueroError("DATA_DIR", `vaquero server: cannot create --data-dir ${cfg["data-dir"]}: ${e.code ?? e.message}`, {
-      exitCode: 2,
-    });
-  });
+  await makeDataDir("server", cfg["data-dir"]);
   const ttl = seconds(cfg["lease-ttl"]);
   if (ttl < 1) throw usage("--lease-ttl must be at least 1s");
   const secret = cfg["webhook-secret-file"] ? await readSecret(cfg["webhook-secret-file"]) : undefined;
@@ -62,10 +58,7 @@ export async function runServer(argv: readonly string[], io: Io, flags: FlagSpec
   try {
     const store: Store = cfg["etcd-endpoints"]?.length
       ? await openEtcdStore({ endpoints: cfg["etcd-endpoints"] })
-      : await openEmbeddedStore({
-          path: join(cfg["data-dir"], "vaquero.db"),
-          onError: (e) => log.warn({ err: describeError(e) }, "store: lease expiry check failed"),
-        });
+      : await openLocalStore(cfg["data-dir"], log);
     stops.push(() => store.close());
     const { tokens, managed } = await prepareTokens({ store, dataDir: cfg["data-dir"], tokensFile: cfg["tokens-file"], log });
     const ha = Boolean(cfg["etcd-endpoints"]?.length);

@@ -6,8 +6,7 @@
  * site's `agent.interfaces`). Every later release (--sot-poll, a webhook, `POST /releases`) is staged in-process.
  * Wiring only: build in order, start, wait for SIGINT/SIGTERM, stop.
  */
-import { mkdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import type { Io } from "../../internal/cli/index.ts";
 import { type FlagSpec, helpText, parseConfig, validateConfig } from "../../internal/config/index.ts";
 import { describeError, isVaqueroError, VaqueroError } from "../../internal/errors/index.ts";
@@ -21,7 +20,7 @@ import {
   type ReleaseRecord,
   type Releaser,
 } from "../../pkg/control/index.ts";
-import { openEmbeddedStore } from "../../pkg/store/index.ts";
+import { makeDataDir, openLocalStore } from "../common/data.ts";
 import { VERSION } from "../common/index.ts";
 import { listenForStop } from "../common/signals.ts";
 import { STANDALONE_FLAGS, type StandaloneConfig, StandaloneSchema, seconds } from "./_flags.ts";
@@ -57,11 +56,7 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
     throw usage("--webhook-secret-file needs --ref BRANCH (the branch pushes must name)");
   const secret = cfg["webhook-secret-file"] ? await readSecret(cfg["webhook-secret-file"]) : undefined;
   const log = createLogger({ level: cfg["log-level"], pretty: io.errIsTTY });
-  await mkdir(cfg["data-dir"], { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-    throw new VaqueroError("DATA_DIR", `vaquero standalone: cannot create --data-dir ${cfg["data-dir"]}: ${e.code ?? e.message}`, {
-      exitCode: 2,
-    });
-  });
+  await makeDataDir("standalone", cfg["data-dir"]);
   const stops: (() => Promise<void> | void)[] = [];
   // Listened for from here on: a signal during start-up stops the verb once it has started, cleanly.
   const stop = listenForStop();
@@ -69,10 +64,7 @@ export async function runStandalone(argv: readonly string[], io: Io, flags: Flag
   try {
     // Durable state (releases and their bundles, machines, traces, rollouts, DHCP pool leases, tokens) in the
     // embedded store; a second process on the same data directory is refused here, before anything is served.
-    const store = await openEmbeddedStore({
-      path: join(cfg["data-dir"], "vaquero.db"),
-      onError: (e) => log.warn({ err: describeError(e) }, "store: lease expiry check failed"),
-    });
+    const store = await openLocalStore(cfg["data-dir"], log);
     stops.push(() => store.close());
     // Releases stored after start are staged by the site; the first one is staged below, before serving.
     let site: StandaloneSite | undefined;
