@@ -40,12 +40,14 @@ import { buildPxeImage, type PxeImage } from "./_helpers/pxe-image.ts";
 import {
   any,
   createBridgeLab,
-  IPXE_DIR,
   inOrder,
   kind,
+  labAgentArgs,
   missingPackages,
+  type NsProc,
   readTrace as readTraceIn,
   removeNamespaces,
+  startInNamespace,
   type Trace,
   type TraceEvent,
   writeReportSot,
@@ -76,13 +78,11 @@ const BRIDGE = `vqxbr${id}`;
 const DVETH = `vqxd${id}`;
 const tapOf = (fw: Firmware): string => `vqxt${id}${fw === "bios" ? "b" : "u"}`;
 
-type Proc = Bun.Subprocess<"ignore", "pipe", "pipe">;
-
 let lab: Promise<PxeImage> | undefined;
-let agentProc: Proc | undefined;
-let dnsmasqProc: Proc | undefined;
+let agentProc: NsProc | undefined;
+let dnsmasqProc: NsProc | undefined;
 /** tcpdump on the bridge, when VAQUERO_E2E_PCAP is set (the capture is kept with the logs of a failed boot). */
-let captureProc: Proc | undefined;
+let captureProc: NsProc | undefined;
 let workDir: string | undefined;
 const vms: Vm[] = [];
 let passed = 0;
@@ -125,44 +125,6 @@ function writeSot(dir: string, assets: string): void {
   });
 }
 
-/** Starts `cmd` in `ns`, keeps the last 400 kB of its stderr (and stdout) in `sink`, and waits for `ready` there. */
-async function startLogged(
-  ns: string,
-  cmd: string[],
-  cwd: string,
-  sink: (log: string) => void,
-  ready: string,
-  what: string,
-): Promise<Proc> {
-  const proc = Bun.spawn(["ip", "netns", "exec", ns, ...cmd], {
-    cwd,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
-  });
-  let log = "";
-  const decoder = new TextDecoder();
-  const pump = async (s: ReadableStream<Uint8Array>): Promise<void> => {
-    for await (const chunk of s) {
-      log = (log + decoder.decode(chunk, { stream: true })).slice(-400_000);
-      sink(log);
-    }
-  };
-  void pump(proc.stderr);
-  void pump(proc.stdout);
-  const deadline = Date.now() + 20_000;
-  while (!log.includes(ready)) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${what} exited (${proc.exitCode ?? proc.signalCode}): ${log}`);
-    if (Date.now() > deadline) {
-      proc.kill("SIGKILL");
-      throw new Error(`${what} did not log ${ready} within 20 s: ${log}`);
-    }
-    await Bun.sleep(100);
-  }
-  return proc;
-}
-
 async function setUp(): Promise<PxeImage> {
   const missing = missingForProxy();
   if (missing.length) {
@@ -180,7 +142,7 @@ async function setUp(): Promise<PxeImage> {
   mkdirSync(join(work, "vms"));
   createNetwork();
   if (process.env.VAQUERO_E2E_PCAP) {
-    captureProc = await startLogged(
+    captureProc = await startInNamespace(
       NS,
       ["tcpdump", "-i", BRIDGE, "-n", "-U", "-s", "0", "-w", join(work, "bridge.pcap"), "udp or arp"],
       work,
@@ -189,7 +151,7 @@ async function setUp(): Promise<PxeImage> {
       "tcpdump",
     );
   }
-  dnsmasqProc = await startLogged(
+  dnsmasqProc = await startInNamespace(
     DNS_NS,
     [
       "dnsmasq",
@@ -211,26 +173,9 @@ async function setUp(): Promise<PxeImage> {
     "DHCP, IP range",
     "dnsmasq",
   );
-  agentProc = await startLogged(
+  agentProc = await startInNamespace(
     NS,
-    [
-      bin,
-      "standalone",
-      "--sot",
-      "sot",
-      "--data-dir",
-      "data",
-      "--dhcp-iface",
-      BRIDGE,
-      "--http-addr",
-      `${AGENT_IP}:8080`,
-      "--tftp-addr",
-      `${AGENT_IP}:69`,
-      "--ipxe-dir",
-      IPXE_DIR,
-      "--log-level",
-      "debug",
-    ],
+    labAgentArgs(bin, BRIDGE, AGENT_IP),
     work,
     (l) => {
       agentLog = l;

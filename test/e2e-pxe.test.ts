@@ -21,12 +21,13 @@ import { buildPxeImage, type PxeImage } from "./_helpers/pxe-image.ts";
 import {
   any,
   createBridgeLab,
-  IPXE_DIR,
   inOrder,
   kind,
+  labAgentArgs,
   missingPackages,
   readTrace as readTraceIn,
   removeNamespaces,
+  startInNamespace,
   type Trace,
   type TraceEvent,
   writeReportSot,
@@ -84,44 +85,16 @@ function writeSot(dir: string, assets: string): void {
 
 /** Starts `vaquero standalone` in the namespace and waits for its "serving DHCP" line. */
 async function startAgent(work: string, bin: string): Promise<Pick<Lab, "agent">> {
-  const agent = Bun.spawn(
-    [
-      "ip",
-      "netns",
-      "exec",
-      NS,
-      bin,
-      "standalone",
-      "--sot",
-      "sot",
-      "--data-dir",
-      "data",
-      "--dhcp-iface",
-      BRIDGE,
-      "--http-addr",
-      `${AGENT_IP}:8080`,
-      "--tftp-addr",
-      `${AGENT_IP}:69`,
-      "--ipxe-dir",
-      IPXE_DIR,
-      "--log-level",
-      "debug",
-    ],
-    { cwd: work, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } },
+  let log = "";
+  const agent = await startInNamespace(
+    NS,
+    labAgentArgs(bin, BRIDGE, AGENT_IP),
+    work,
+    (l) => (log = l),
+    '"serving DHCP"',
+    "vaquero standalone",
   );
   agentProc = agent;
-  let log = "";
-  void (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of agent.stderr) log = (log + decoder.decode(chunk)).slice(-400_000);
-  })();
-  void new Response(agent.stdout).text();
-  const deadline = Date.now() + 20_000;
-  while (!log.includes('"serving DHCP"')) {
-    if (agent.exitCode !== null || agent.signalCode !== null) throw new Error(`vaquero standalone exited (${agent.exitCode}): ${log}`);
-    if (Date.now() > deadline) throw new Error(`vaquero standalone did not start serving DHCP within 20 s: ${log}`);
-    await Bun.sleep(100);
-  }
   agentLog = () => log;
   return { agent };
 }

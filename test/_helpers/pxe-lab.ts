@@ -209,3 +209,56 @@ export function inOrder(events: TraceEvent[], want: [string, (e: TraceEvent) => 
   }
   return found;
 }
+
+/** A process started in a namespace by {@link startInNamespace}. */
+export type NsProc = Bun.Subprocess<"ignore", "pipe", "pipe">;
+
+/** Starts `cmd` in `ns`, keeps the last 400 kB of its stderr (and stdout) in `sink`, and waits for `ready` there. */
+export async function startInNamespace(
+  ns: string,
+  cmd: string[],
+  cwd: string,
+  sink: (log: string) => void,
+  ready: string,
+  what: string,
+): Promise<NsProc> {
+  const proc = Bun.spawn(["ip", "netns", "exec", ns, ...cmd], {
+    cwd,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+  });
+  let log = "";
+  const decoder = new TextDecoder();
+  const pump = async (s: ReadableStream<Uint8Array>): Promise<void> => {
+    for await (const chunk of s) {
+      log = (log + decoder.decode(chunk, { stream: true })).slice(-400_000);
+      sink(log);
+    }
+  };
+  void pump(proc.stderr);
+  void pump(proc.stdout);
+  const deadline = Date.now() + 20_000;
+  while (!log.includes(ready)) {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${what} exited (${proc.exitCode ?? proc.signalCode}): ${log}`);
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`${what} did not log ${ready} within 20 s: ${log}`);
+    }
+    await Bun.sleep(100);
+  }
+  return proc;
+}
+
+/** The command line of the lab's agent: the compiled standalone serving DHCP on `bridge`, HTTP and TFTP on `agentIp`. */
+export function labAgentArgs(bin: string, bridge: string, agentIp: string): string[] {
+  return [bin, "standalone", "--sot", "sot", "--data-dir", "data", "--dhcp-iface", bridge, "--http-addr", `${agentIp}:8080`].concat([
+    "--tftp-addr",
+    `${agentIp}:69`,
+    "--ipxe-dir",
+    IPXE_DIR,
+    "--log-level",
+    "debug",
+  ]);
+}
